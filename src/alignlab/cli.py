@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -18,6 +19,8 @@ models_app = typer.Typer(help="Embedded models: list and convert.", no_args_is_h
 judge_app = typer.Typer(help="Judges: validate against hand labels.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(judge_app, name="judge")
+guard_app = typer.Typer(help="Constitutional classifiers: train a guard, evaluate it.", no_args_is_help=True)
+app.add_typer(guard_app, name="guard")
 console = Console(stderr=True)
 out = Console()
 
@@ -48,6 +51,31 @@ def _pct(x: float | None) -> str:
 
 def _ci(ci) -> str:
     return "" if not ci else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+@contextlib.contextmanager
+def _progress(first: str):
+    """A rich progress bar; yields a ``(phase, done, total)`` callback.
+
+    Without a terminal rich draws nothing live, so a line is printed every 10% instead.
+    """
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task(first, total=None)
+        last = {"phase": None, "step": -1}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=phase, completed=done, total=total)
+            step = max(1, total // 10)
+            if not console.is_terminal and (phase != last["phase"] or done // step != last["step"]
+                                            or done == total):
+                last["phase"], last["step"] = phase, done // step
+                console.print(f"{phase}: {done}/{total}", highlight=False)
+
+        yield progress
 
 
 # --------------------------------------------------------------------------------------- models
@@ -164,22 +192,7 @@ def redteam(
                                "behaviors_file": str(behaviors) if behaviors else "packaged"})
     console.print(f"red-team: {len(bs)} behaviors x {len(atk)} attacks on {target} "
                   f"(judge {jdg.name}, budget {budget})")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task("attack streams", total=None)
-
-        last_logged = [-1]
-
-        def progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-            # Without a terminal rich draws nothing live: print a line every 10% instead.
-            step = max(1, total // 10)
-            if not console.is_terminal and (done // step != last_logged[0] or done == total):
-                last_logged[0] = done // step
-                console.print(f"{phase}: {done}/{total}", highlight=False)
-
+    with _progress("attack streams") as progress:
         try:
             res = run_redteam(tgt, jdg, bs, atk, ws, cfg, attacker=att, resume=resume,
                               out_dir=out_dir, on_progress=progress)
@@ -247,6 +260,183 @@ def judge_validate(
     out.print(t)
     if out_file:
         out_file.write_text(json.dumps(rep, indent=2))
+
+
+# --------------------------------------------------------------------------------------- guard
+@guard_app.command("train")
+def guard_train(
+    out_dir: Path = typer.Option(..., "--out", help="Guard directory to write."),
+    constitution: Optional[Path] = typer.Option(None, help="Constitution YAML/Markdown (default: packaged)."),
+    from_run: list[str] = typer.Option([], "--from-run", help="Red-team run id whose hits to add (repeatable)."),
+    backbone: str = typer.Option("embed", help="embed, probe or cascade."),
+    target: str = typer.Option(DEFAULT_TARGET, help="Model to guard: answers the training requests; "
+                                                    "probes read its activations."),
+    helper: str = typer.Option("target", help="Model that writes requests and paraphrases "
+                                              "('target', a spec, or 'none')."),
+    generate: int = typer.Option(8, help="Helper-written requests per category and side."),
+    paraphrase: bool = typer.Option(True, help="One helper paraphrase per seed request."),
+    augment: str = typer.Option("default", help="Attack templates used as augmentation ('default', a "
+                                                "comma list, or 'none'); the others stay held out."),
+    augment_per_query: int = typer.Option(3, help="Wrapped versions per request."),
+    response_tokens: int = typer.Option(64, help="Response length for output-classifier data (0: none)."),
+    fpr: float = typer.Option(0.01, help="Target false-positive rate on benign data, per classifier."),
+    chunk_tokens: Optional[int] = typer.Option(None, help="Streaming check interval (default 32 embed, 16 probe)."),
+    layers: Optional[str] = typer.Option(None, help="Comma list of hidden-state layers for probes."),
+    workspace: Path = typer.Option(Path("alignlab-runs"), help="Run store (for --from-run)."),
+    seed: int = typer.Option(0),
+    batch_size: int = typer.Option(32),
+) -> None:
+    """Constitution -> synthetic data (+ red-team hits) -> classifiers -> a guard directory."""
+    _quiet_hf()
+    from alignlab.guard import (ConstitutionError, DataConfig, LeakageError, TrainConfig, build_and_train,
+                                examples_from_run, load_constitution)
+    from alignlab.guard.data import DEFAULT_AUGMENT
+    from alignlab.models import SpecError, load_model
+    from alignlab.store import RunNotFound, Workspace
+
+    try:
+        if backbone not in ("embed", "probe", "cascade"):
+            raise ValueError(f"--backbone must be embed, probe or cascade, not {backbone!r}")
+        con = load_constitution(constitution)
+        aug = DEFAULT_AUGMENT if augment == "default" else () if augment == "none" else \
+            tuple(a.strip() for a in augment.split(",") if a.strip())
+        from alignlab.redteam.attacks import get_attack
+
+        for a in aug:
+            get_attack(a)
+        run_examples = []
+        if from_run:
+            from alignlab.data.behaviors import load_packaged
+            from alignlab.guard.data import behavior_split
+
+            held = {b.id for b in behavior_split(load_packaged())[1]}
+            ws = Workspace(workspace)
+            for rid in from_run:
+                run = ws.open_run(rid)
+                ids = set(run.info.config.get("behaviors", []))
+                run_examples += examples_from_run(run.records(), rid, ids - held)
+        tgt = load_model(target, batch_size=batch_size)
+        hlp = None if helper == "none" else tgt if helper == "target" else load_model(helper, batch_size=batch_size)
+    except (ConstitutionError, SpecError, RuntimeError, FileNotFoundError, ValueError, RunNotFound) as e:
+        _fail(str(e).strip("'\""))
+    chunk = chunk_tokens or (32 if backbone == "embed" else 16)
+    dcfg = DataConfig(generate_per_side=generate, paraphrases=paraphrase, augment_attacks=aug,
+                      augment_per_query=augment_per_query, response_tokens=response_tokens, seed=seed)
+    tcfg = TrainConfig(backbone=backbone, fpr=fpr, chunk_tokens=chunk, seed=seed,
+                       layers=tuple(int(x) for x in layers.split(",")) if layers else ())
+    console.print(f"guard train: {con.name} ({len(con.categories)} categories), backbone {backbone}, "
+                  f"target {target}, {len(run_examples)} examples from red-team runs")
+    with _progress("building data") as progress:
+        try:
+            g = build_and_train(con, out_dir, dcfg, tcfg, helper=hlp, responder=tgt if response_tokens else None,
+                                target=tgt, run_examples=run_examples, from_runs=from_run, progress=progress)
+        except (LeakageError, ValueError) as e:
+            _fail(str(e))
+        except Exception as e:  # WhiteBoxRequired and friends: one line
+            if type(e).__name__ == "WhiteBoxRequired":
+                _fail(str(e))
+            raise
+    d = g.config["data"]
+    out.print(f"\nguard {g.id}: {d['n']} examples ({d['with_response']} with responses), "
+              f"trained in {g.config['train_seconds']:.0f}s")
+    t = Table("classifier (test split)", "n", "precision", "recall", "F1", "AUPRC", "TPR@1%FPR", "FPR", "threshold")
+    f2 = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
+    for k, m in g.config["metrics"].items():
+        t.add_row(k, str(m["n"]), f2(m.get("precision")), f2(m.get("recall")), f2(m.get("f1")),
+                  f2(m.get("auprc")), f2(m.get("tpr_at_1pct_fpr")), f2(m.get("fpr")), f"{m['threshold']:.3f}")
+    out.print(t)
+    out.print(f"\n-> {out_dir}/config.json, weights.safetensors, data.jsonl")
+
+
+@guard_app.command("eval")
+def guard_eval(
+    guard: Path = typer.Option(..., help="Guard directory from 'alignlab guard train'."),
+    target: str = typer.Option(DEFAULT_TARGET, help="Model under test (spec)."),
+    behaviors: Optional[Path] = typer.Option(None, help="Evaluation behaviors (default: the packaged "
+                                                        "held-out half)."),
+    benign: Optional[Path] = typer.Option(None, help="Extra benign prompts, .txt or .jsonl "
+                                                     "(default: the packaged borderline set)."),
+    attacks: str = typer.Option("templates", help="Comma list, or all / templates / llm."),
+    attacker: Optional[str] = typer.Option(None, help="Attacker spec for pair/tap/crescendo (adaptive: "
+                                                      "they see the guard's refusals)."),
+    judge: str = typer.Option("heuristic", help="'heuristic' or a judge model spec."),
+    stages: str = typer.Option("input,output", help="Guard stages: input, output, exchange."),
+    chunk_tokens: Optional[int] = typer.Option(None, help="Streaming check interval (default: the guard's)."),
+    limit: Optional[int] = typer.Option(None, help="Behaviors to use, stratified by category."),
+    budget: int = typer.Option(1), seed: int = typer.Option(0),
+    max_new_tokens: int = typer.Option(96, help="Target reply length."),
+    latency_samples: int = typer.Option(16, help="Requests timed one at a time for p50/p95 latency."),
+    batch_size: int = typer.Option(32),
+    workspace: Path = typer.Option(Path("alignlab-runs"), help="Run store folder."),
+    out_dir: Path = typer.Option(..., "--out", help="Where results.json and report.html go."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the completion cache (unguarded run)."),
+) -> None:
+    """Red-team the target with and without the guard: ASR, over-refusal, overhead, with CIs."""
+    _quiet_hf()
+    from alignlab.data import DataError, filter_behaviors, load_behaviors
+    from alignlab.data.behaviors import load_packaged, load_prompt_file
+    from alignlab.guard import GuardEvalConfig, LeakageError, behavior_split, load_borderline, load_guard, run_guard_eval
+    from alignlab.models import SpecError, load_model
+    from alignlab.redteam.attacks import get_attacks
+    from alignlab.redteam.judges import make_judge
+    from alignlab.store import Workspace
+
+    try:
+        g = load_guard(guard)
+        bs = load_behaviors(behaviors) if behaviors else behavior_split(load_packaged())[1]
+        bs = filter_behaviors(bs, None, limit, seed)
+        bl = [(b.id, b.category, b.behavior) for b in load_prompt_file(benign)] if benign else load_borderline()
+        atk = get_attacks(attacks)
+        ws = Workspace(workspace)
+        cache = None if no_cache else ws.root / "completions.sqlite"
+        tgt = load_model(target, batch_size=batch_size)
+        cached = None
+        if cache:
+            from alignlab.models.cache import CachedModel, CompletionCache
+
+            cached = CachedModel(tgt, CompletionCache(cache))
+        att = load_model(attacker, cache=cache, batch_size=batch_size) if attacker else None
+        jdg = make_judge(judge, cache=cache, batch_size=batch_size)
+    except (DataError, SpecError, RuntimeError, FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    cfg = GuardEvalConfig(budget=budget, seed=seed, max_new_tokens=max_new_tokens,
+                          stages=tuple(s.strip() for s in stages.split(",") if s.strip()),
+                          chunk_tokens=chunk_tokens, latency_samples=latency_samples,
+                          extra={"target_spec": target, "judge_spec": judge, "attacker_spec": attacker,
+                                 "behaviors_file": str(behaviors) if behaviors else "packaged held-out half",
+                                 "benign_file": str(benign) if benign else "packaged borderline"})
+    console.print(f"guard eval: {g.id} ({g.backbone}) on {target}: {len(bs)} behaviors x {len(atk)} attacks, "
+                  f"{len(bl)} borderline prompts")
+    with _progress("unguarded") as progress:
+        try:
+            res = run_guard_eval(tgt, g, jdg, bs, atk, ws, cfg, borderline=bl, attacker=att,
+                                 cached_target=cached, out_dir=out_dir, on_progress=progress)
+        except (LeakageError, ValueError) as e:
+            _fail(str(e))
+    _print_guard_summary(res)
+    out.print(f"\n-> {out_dir}/results.json, report.html")
+
+
+def _print_guard_summary(r: dict) -> None:
+    def line(name: str, key: str) -> None:
+        out.print(f"{name:<34} {_pct(r[key + '_unguarded'])} {_ci(r[key + '_unguarded_ci'])}  ->  "
+                  f"{_pct(r[key + '_guarded'])} {_ci(r[key + '_guarded_ci'])}")
+
+    out.print("")
+    line("ASR (harmful, behavior-level)", "asr")
+    line("attempted compliance", "compliance")
+    line("over-refusal (benign + borderline)", "over_refusal")
+    ov, lat = r["overhead"], r["latency"]
+    out.print(f"{'overhead per generated token':<34} {_pct(ov['wall_per_token'])} wall, "
+              f"{_pct(ov['added_flops_ratio'])} added FLOPs")
+    if lat.get("n"):
+        out.print(f"{'added latency (one request)':<34} p50 {lat['p50_added_s']:.3f}s, p95 {lat['p95_added_s']:.3f}s")
+    h = r["asr_heldout_attacks"]
+    if h["guarded"]["n"]:
+        out.print(f"{'held-out attacks':<34} ASR {_pct(h['unguarded']['rate'])} -> "
+                  f"{_pct(h['guarded']['rate'])} ({', '.join(h['guarded']['attacks'])})")
+    if r.get("judge_caveat"):
+        console.print(f"[yellow]judge caveat:[/] {r['judge_caveat']}", highlight=False)
 
 
 # --------------------------------------------------------------------------------------- runs

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal, Sequence, TypedDict
+from typing import Any, Callable, Literal, Protocol, Sequence, TypedDict
 
 ROLES = ("system", "user", "assistant")
 
@@ -88,7 +88,7 @@ class GenerationConfig:
         return d
 
 
-FinishReason = Literal["stop", "length", "error"]
+FinishReason = Literal["stop", "length", "error", "blocked"]
 
 
 @dataclass
@@ -103,6 +103,8 @@ class Completion:
     """Log-probability of each generated token, when requested and available."""
     error: str | None = None
     """Set when the backend failed for this item; ``text`` is then empty."""
+    meta: dict[str, Any] | None = None
+    """Backend or wrapper details (e.g. a guard's decision)."""
     cached: bool = field(default=False, compare=False)
 
     @property
@@ -117,7 +119,26 @@ class Completion:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Completion:
         return cls(**{k: d[k] for k in ("text", "prompt_tokens", "completion_tokens",
-                                         "finish_reason", "logprobs", "error") if k in d})
+                                         "finish_reason", "logprobs", "error", "meta") if k in d})
+
+
+class GenerationMonitor(Protocol):
+    """Watches an in-process generation and may stop rows (used by guards).
+
+    ``rows`` are indices into the conversations given to ``generate``. ``pooled`` holds, per row,
+    the mean hidden state at ``layers`` (concatenated) over the prompt (``on_prompt``) or over the
+    generated tokens so far (``on_output``), or None when no layers are asked for. Each method
+    returns one bool per row: True stops that row (its finish reason becomes ``blocked``).
+    """
+
+    layers: tuple[int, ...]
+    every: int
+    """Call ``on_output`` every this many generated tokens (0: only when a row finishes)."""
+
+    def on_prompt(self, rows: list[int], pooled: Any) -> list[bool]: ...
+
+    def on_output(self, rows: list[int], texts: list[str], pooled: Any,
+                  n_tokens: list[int]) -> list[bool]: ...
 
 
 class WhiteBoxRequired(TypeError):

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from alignlab.models.base import (
     ChatModel,
+    GenerationMonitor,
     Completion,
     GenerationConfig,
     Message,
@@ -117,7 +118,9 @@ class HFModel(ChatModel):
         conversations: Sequence[Sequence[Message]],
         config: GenerationConfig | None = None,
         progress: ProgressFn | None = None,
+        monitor: GenerationMonitor | None = None,
     ) -> list[Completion]:
+        """Generate replies; a ``monitor`` may read activations and stop rows as they decode."""
         config = config or GenerationConfig()
         encoded = [self.encode(c) for c in conversations]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
@@ -125,14 +128,16 @@ class HFModel(ChatModel):
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             seed = None if config.seed is None else config.seed + start
-            for i, comp in zip(idx, self._generate_batch([encoded[i] for i in idx], config, seed)):
+            batch = self._generate_batch([encoded[i] for i in idx], config, seed, monitor, idx)
+            for i, comp in zip(idx, batch):
                 out[i] = comp
             if progress:
                 progress(len(idx))
         return [c for c in out if c is not None]
 
     def _generate_batch(self, prompts: list[list[int]], config: GenerationConfig,
-                        seed: int | None) -> list[Completion]:
+                        seed: int | None, monitor: GenerationMonitor | None = None,
+                        rows: list[int] | None = None) -> list[Completion]:
         import torch
 
         dev = self.device
@@ -158,10 +163,26 @@ class HFModel(ChatModel):
         alive = list(range(n))  # original row of each live batch row
         cache = _preallocated_cache(self.model.config, width + config.max_new_tokens)
         position = (mask.cumsum(-1) - 1).clamp(min=0)
+        rows = rows if rows is not None else list(range(n))
+        layers = tuple(monitor.layers) if monitor is not None else ()
+        want_hs = bool(layers)
+        gsum = None  # running sum of the generated tokens' hidden states (monitored layers)
+        blocked: set[int] = set()
         with torch.inference_mode():
             # Only the last position's logits are needed: skip the vocab projection elsewhere.
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
-                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+                             past_key_values=cache, use_cache=True, logits_to_keep=1,
+                             output_hidden_states=want_hs)
+            if monitor is not None:
+                pooled = None
+                if want_hs:
+                    m = mask[..., None].float()
+                    pooled = torch.cat([(out.hidden_states[l].float() * m).sum(1) / m.sum(1)
+                                        for l in layers], -1).cpu().numpy()
+                    gsum = torch.zeros((n, pooled.shape[1]), dtype=torch.float32, device=dev)
+                for b, stop_row in enumerate(monitor.on_prompt([rows[r] for r in alive], pooled)):
+                    if stop_row:
+                        blocked.add(alive[b])
             for step in range(config.max_new_tokens):
                 logits = out.logits[:, -1, :].float()
                 logprobs = torch.log_softmax(logits, dim=-1)
@@ -176,6 +197,9 @@ class HFModel(ChatModel):
                 nxt_list = nxt.tolist()
                 keep: list[int] = []
                 for b, row in enumerate(alive):
+                    if row in blocked:
+                        finish[row] = "blocked"
+                        continue
                     tok = nxt_list[b]
                     if eos is not None and tok in self.eos_ids:
                         finish[row] = "stop"
@@ -189,6 +213,9 @@ class HFModel(ChatModel):
                             finish[row] = "stop"
                             continue
                     keep.append(b)
+                if monitor is not None:
+                    keep = self._monitor_step(monitor, rows, alive, keep, tokens, gsum, step,
+                                              config, blocked, finish)
                 if not keep or step == config.max_new_tokens - 1:
                     break
                 if len(keep) < len(alive):
@@ -197,20 +224,49 @@ class HFModel(ChatModel):
                     mask = mask[sel]
                     nxt = nxt[sel]
                     position = position[sel]
+                    if gsum is not None:
+                        gsum = gsum[sel]
                     alive = [alive[b] for b in keep]
                 mask = torch.cat([mask, torch.ones((len(alive), 1), dtype=mask.dtype, device=dev)], 1)
                 position = position[:, -1:] + 1
                 out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=position,
-                                 past_key_values=cache, use_cache=True)
+                                 past_key_values=cache, use_cache=True, output_hidden_states=want_hs)
+                if gsum is not None:
+                    gsum += torch.cat([out.hidden_states[l][:, -1].float() for l in layers], -1)
         result = []
         for r in range(n):
             text = self.tokenizer.decode(tokens[r], skip_special_tokens=True)
             text, hit = apply_stop(text, config.stop)
             result.append(Completion(
                 text=text, prompt_tokens=len(prompts[r]), completion_tokens=len(tokens[r]),
-                finish_reason="stop" if hit else finish[r],  # type: ignore[arg-type]
+                finish_reason="blocked" if finish[r] == "blocked" else
+                "stop" if hit else finish[r],  # type: ignore[arg-type]
                 logprobs=logps[r] if config.logprobs else None))
         return result
+
+    def _monitor_step(self, monitor, rows, alive, keep, tokens, gsum, step, config, blocked, finish):
+        """Run the monitor's output check on due rows; return ``keep`` without the stopped rows.
+
+        A row is due every ``monitor.every`` generated tokens, when it finishes, and at the last
+        step. Its pooled features are the mean hidden state of its generated tokens fed so far.
+        """
+        last = step == config.max_new_tokens - 1
+        keep_set = set(keep)
+        due = [b for b, row in enumerate(alive) if row not in blocked and (
+            (monitor.every and step > 0 and step % monitor.every == 0) or last or b not in keep_set)]
+        if not due or not tokens:
+            return keep
+        texts = [self.tokenizer.decode(tokens[alive[b]], skip_special_tokens=True) for b in due]
+        pooled = None
+        if gsum is not None and step > 0:  # ``step`` tokens were fed back (the newest is not yet)
+            pooled = (gsum[due] / step).cpu().numpy()
+        stops = monitor.on_output([rows[alive[b]] for b in due], texts, pooled,
+                                  [len(tokens[alive[b]]) for b in due])
+        stopped = {b for b, s in zip(due, stops) if s}
+        for b in stopped:
+            blocked.add(alive[b])
+            finish[alive[b]] = "blocked"
+        return [b for b in keep if b not in stopped]
 
     # ----------------------------------------------------------------------------- scoring
     def score(self, conversations: Sequence[Sequence[Message]],

@@ -78,7 +78,7 @@ def _benign_stream(b: Behavior) -> Iterator:
     comp = (yield Call("target", [conv]))[0]
     verdict = (yield Call("judge", [JudgeItem(b.benign, tuple(conv), comp.text, b.category)]))[0]
     return AttackResult(attempts=[Attempt(conv, comp.text, verdict, comp.completion_tokens,
-                                          comp.prompt_tokens)])
+                                          comp.prompt_tokens, comp.meta)])
 
 
 def run_redteam(
@@ -178,7 +178,8 @@ def _execute(run: Run, target, judge, behaviors, attacks, config, attacker, on_p
         if a is None:
             att = res.attempts[0]
             run.add(key, {"behavior_id": b.id, "category": b.category, "prompt": b.benign,
-                          "response": att.response, "verdict": att.verdict.to_dict()})
+                          "response": att.response, "verdict": att.verdict.to_dict(),
+                          **({"meta": att.meta} if att.meta else {})})
         else:
             run.add(key, _record(b, a, res, config.budget))
         finished += 1

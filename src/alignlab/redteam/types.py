@@ -107,11 +107,16 @@ class Attempt:
     verdict: Verdict
     completion_tokens: int = 0
     prompt_tokens: int = 0
+    meta: dict[str, Any] | None = None
+    """The completion's ``meta`` (e.g. a guard's decision), when the target gave one."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"conversation": self.conversation, "response": self.response,
-                "verdict": self.verdict.to_dict(), "completion_tokens": self.completion_tokens,
-                "prompt_tokens": self.prompt_tokens}
+        d = {"conversation": self.conversation, "response": self.response,
+             "verdict": self.verdict.to_dict(), "completion_tokens": self.completion_tokens,
+             "prompt_tokens": self.prompt_tokens}
+        if self.meta:
+            d["meta"] = self.meta
+        return d
 
 
 @dataclass

