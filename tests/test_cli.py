@@ -69,3 +69,36 @@ def test_list_attacks():
     assert r.exit_code == 0
     for name in ("direct", "persona", "base64", "pair", "tap", "crescendo"):
         assert name in r.stdout
+
+
+def test_guard_commands_fail_with_one_clear_line(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("name: x\ncategories:\n  - id: weapons\n    restricted: r\n    restricted_examples: [a, b]\n"
+                   "    permitted_examples: [c, d]\n")
+    r = runner.invoke(app, ["guard", "train", "--constitution", str(bad), "--target", "scripted:x",
+                            "--out", str(tmp_path / "g")])
+    assert r.exit_code == 2
+    assert "category 'weapons': field 'permitted'" in r.output and str(bad) in r.output
+    r = runner.invoke(app, ["guard", "train", "--backbone", "probe", "--target", "scripted:x",
+                            "--helper", "none", "--generate", "0", "--out", str(tmp_path / "g")])
+    assert r.exit_code == 2 and "black-box" in r.output
+    r = runner.invoke(app, ["guard", "eval", "--guard", str(tmp_path / "missing"), "--target", "scripted:x",
+                            "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "no guard here" in r.output
+
+
+def test_guard_train_and_eval_on_a_scripted_target(tmp_path):
+    """The whole loop through the CLI with the real MiniLM embedder and a scripted target."""
+    g = tmp_path / "guard"
+    r = runner.invoke(app, ["guard", "train", "--target", "scripted:I'm sorry, I can't help with that.",
+                            "--helper", "none", "--augment-per-query", "1", "--response-tokens", "8",
+                            "--out", str(g)])
+    assert r.exit_code == 0, r.output
+    assert (g / "config.json").exists() and (g / "weights.safetensors").exists()
+    r = runner.invoke(app, ["guard", "eval", "--guard", str(g), "--target", "scripted:Sure, here it is.",
+                            "--limit", "9", "--attacks", "direct", "--latency-samples", "2",
+                            "--workspace", str(tmp_path / "ws"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["n_behaviors"] == 9 and res["leakage_check"].startswith("checked")
+    assert "ASR (harmful, behavior-level)" in r.stdout

@@ -393,6 +393,7 @@ def build_dataset(
             if p:
                 examples.append(Example(id=_h(e.id, "para")[:16], group=e.group, category=e.category,
                                         label=e.label, conversation=user(p), source="paraphrase"))
+    examples = dedupe(examples)  # before augmenting, so no wrapped copy outlives its plain request
     assert_disjoint([e.text for e in examples], eval_texts)
     plain = list(examples)
     if responder is not None and config.response_tokens > 0:

@@ -45,7 +45,10 @@ class GuardedModel(ChatModel):
             raise ValueError(f"unknown guard stage(s) {bad}; choose from {STAGES}")
         self.target = target
         self.guard = guard
-        self.stages = tuple(stages)
+        prefix = "probe" if guard.uses_probe else "embed"
+        self.skipped = tuple(s for s in stages if s in ("input", "output") and not guard.has(f"{prefix}.{s}"))
+        """Stages asked for that this guard has no classifier for (recorded, not applied)."""
+        self.stages = tuple(s for s in stages if s not in self.skipped)
         if "exchange" in self.stages and not guard.has("embed.exchange"):
             raise ValueError("this guard has no exchange classifier (train with --backbone embed or cascade)")
         self.refusal_message = refusal_message or guard.refusal_message

@@ -109,6 +109,11 @@ def train_guard(examples: Sequence[Example], config: TrainConfig, target=None,
     fit = split != "test"
     te = split == "test"
     with_resp = [i for i, e in enumerate(ex) if e.response is not None and e.response_label is not None]
+    notes: list[str] = []
+    if with_resp and len({ex[i].response_label for i in with_resp if split[i] != "test"}) < 2:
+        notes.append("no output or exchange classifier: every training response had the same label "
+                     "(the responder refused, or complied, with everything)")
+        with_resp = []
     wr = np.array(with_resp, dtype=int)
     ry = np.array([ex[i].response_label for i in with_resp])
     heads: dict[str, LinearHead] = {}
@@ -223,6 +228,7 @@ def train_guard(examples: Sequence[Example], config: TrainConfig, target=None,
         "train_config": asdict(config),
         "metrics": metrics,
         "train_seconds": round(time.time() - t0, 1),
+        "notes": notes,
         "data": {"n": len(ex), "sha256": data_hash,
                  "by_split": {s: {"restricted": int(((split == s) & (y == 1)).sum()),
                                   "permitted": int(((split == s) & (y == 0)).sum())} for s in SPLITS},

@@ -55,9 +55,23 @@ def _pair_chart(title: str, u: dict | None, g: dict | None, color: str) -> Marku
     return Markup(bar_chart_svg([_row("unguarded", u), _row("guarded", g)], title, color=color))
 
 
+def _norm(it: dict[str, Any]) -> dict[str, Any]:
+    """Every key the template reads, present (the template is strict about missing keys)."""
+    g = it.get("guard") or {}
+    v = it.get("verdict") or {}
+    return {"category": it.get("category", ""), "attack": it.get("attack", ""),
+            "behavior": it.get("behavior", ""), "prompt": it.get("prompt", ""),
+            "response": it.get("response", ""),
+            "verdict": {k: v.get(k) for k in ("harmful", "attempted", "refused")},
+            "guard": {"by": g.get("by"), "stage": g.get("stage"), "at_token": g.get("at_token"),
+                      "score": g.get("score"), "threshold": g.get("threshold")}}
+
+
 def render_guard_report(results: dict[str, Any], examples: dict[str, list[dict]] | None = None) -> str:
     """Render the guard-eval report to an HTML string."""
-    ex = examples or {}
+    ex = {k: [_norm(it) for it in v] for k, v in (examples or {}).items()}
+    for k in ("blocked", "missed", "benign_refused"):
+        ex.setdefault(k, [])
     ru = results.get("runs", {})
 
     def rate_of(key: str) -> dict:
