@@ -71,5 +71,15 @@ def test_score_matches_manual_log_likelihood(model):
         assert s == pytest.approx(manual, abs=1e-3)
 
 
+def test_batched_scoring_of_mixed_lengths_matches_one_at_a_time(model):
+    """Left-padded batches with logits for the continuation only give the unbatched figures."""
+    convs = [user("q"), user("a much longer question with many more tokens in it"), user("mid length")]
+    cands = [["x", "a longer continuation here"], ["yes"], ["no", "maybe so", "z"]]
+    batched = model.score(convs, cands)
+    for conv, cs, got in zip(convs, cands, batched):
+        for c, s in zip(cs, got):
+            assert s == pytest.approx(model.score([conv], [[c]])[0][0], abs=1e-3)
+
+
 def test_identity_names_path_and_dtype(model, tiny_model_dir):
     assert str(tiny_model_dir) in model.identity and "float32" in model.identity

@@ -290,18 +290,22 @@ class HFModel(ChatModel):
                 chunk = pairs[s:s + self.batch_size]
                 seqs = [p + c for _, _, p, c in chunk]
                 width = max(len(x) for x in seqs)
+                keep = max(len(c) for _, _, _, c in chunk) + 1
                 ids = torch.full((len(seqs), width), pad, dtype=torch.long)
                 mask = torch.zeros_like(ids)
-                for r, x in enumerate(seqs):  # right padding: positions start at 0
-                    ids[r, :len(x)] = torch.tensor(x)
-                    mask[r, :len(x)] = 1
-                logits = self.model(input_ids=ids.to(self.device),
-                                    attention_mask=mask.to(self.device)).logits.float()
-                lp = torch.log_softmax(logits[:, :-1], dim=-1)
-                targets = ids[:, 1:].to(self.device)
+                for r, x in enumerate(seqs):  # left padding: every continuation ends at the last column
+                    ids[r, width - len(x):] = torch.tensor(x)
+                    mask[r, width - len(x):] = 1
+                position = (mask.cumsum(-1) - 1).clamp(min=0)
+                # Vocabulary logits only for the last ``keep`` positions: a scored continuation is
+                # short, and full-width logits (width x 49k vocab x batch) dominate time and memory.
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                    position_ids=position.to(self.device), logits_to_keep=keep).logits.float()
+                lp = torch.log_softmax(logits[:, :-1], dim=-1)  # position j predicts column width-keep+j+1
+                targets = ids[:, width - keep + 1:].to(self.device)
                 tok_lp = lp.gather(-1, targets[..., None]).squeeze(-1)
                 for r, (i, j, p, c) in enumerate(chunk):
-                    out[i][j] = float(tok_lp[r, len(p) - 1:len(p) - 1 + len(c)].sum())
+                    out[i][j] = float(tok_lp[r, keep - 1 - len(c):].sum())
         return out
 
 
