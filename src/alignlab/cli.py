@@ -433,8 +433,14 @@ def _print_guard_summary(r: dict) -> None:
         out.print(f"{'added latency (one request)':<34} p50 {lat['p50_added_s']:.3f}s, p95 {lat['p95_added_s']:.3f}s")
     h = r["asr_heldout_attacks"]
     if h["guarded"]["n"]:
-        out.print(f"{'held-out attacks':<34} ASR {_pct(h['unguarded']['rate'])} -> "
-                  f"{_pct(h['guarded']['rate'])} ({', '.join(h['guarded']['attacks'])})")
+        hc = (h["unguarded"].get("compliance") or {}, h["guarded"].get("compliance") or {})
+        out.print(f"{'attacks held out of training':<34} ASR {_pct(h['unguarded']['rate'])} -> "
+                  f"{_pct(h['guarded']['rate'])}, compliance {_pct(hc[0].get('rate'))} -> "
+                  f"{_pct(hc[1].get('rate'))} ({', '.join(h['guarded']['attacks'])})")
+    a_u, a_g = r.get("attempt_compliance_unguarded"), r.get("attempt_compliance_guarded")
+    if a_u and a_g:
+        out.print(f"{'attempt-level compliance':<34} {_pct(a_u['rate'])} {_ci(a_u['ci'])} ({a_u['k']}/{a_u['n']})"
+                  f"  ->  {_pct(a_g['rate'])} {_ci(a_g['ci'])} ({a_g['k']}/{a_g['n']})")
     if r.get("judge_caveat"):
         console.print(f"[yellow]judge caveat:[/] {r['judge_caveat']}", highlight=False)
 

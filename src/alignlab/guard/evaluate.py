@@ -61,6 +61,12 @@ def _per_behavior(ws: Workspace, run_id: str, field_: str) -> dict[str, bool | N
     return out
 
 
+def _attempt_rate(ws: Workspace, run_id: str, field_: str) -> dict[str, Any]:
+    """Rate of ``field_`` over every attempt (not per behavior): what a guard cuts per query."""
+    return _rate([a["verdict"].get(field_) for _, r in ws.open_run(run_id).records("attack|")
+                  for a in r["attempts"]])
+
+
 def _paired(u: dict[str, bool | None], g: dict[str, bool | None]) -> dict[str, Any]:
     keys = [k for k in u if u[k] is not None and g.get(k) is not None]
     if not keys:
@@ -189,13 +195,15 @@ def run_guard_eval(
                "p95_added_s": float(np.percentile(lat, 95)) if lat else None}
 
     streaming = _streaming(workspace, res_g["run_id"], guard.refusal_message, guarded)
-    seen = set(guard.config.get("augment_attacks") or DEFAULT_AUGMENT)
+    # Plain requests are the base of the training data, so ``direct`` counts as seen.
+    seen = set(guard.config.get("augment_attacks") or DEFAULT_AUGMENT) | {"direct"}
 
     def split_asr(res: dict, which: bool) -> dict[str, Any]:
         names = [a for a in res["by_attack"] if (a in seen) == which]
-        ks = sum(res["by_attack"][a]["asr"]["k"] for a in names)
-        ns = sum(res["by_attack"][a]["asr"]["n"] for a in names)
-        return {"attacks": names, **Rate(ks, ns).to_dict()}
+        def tot(f: str, part: str) -> int:
+            return sum(res["by_attack"][a][f][part] for a in names)
+        return {"attacks": names, **Rate(tot("asr", "k"), tot("asr", "n")).to_dict(),
+                "compliance": Rate(tot("compliance", "k"), tot("compliance", "n")).to_dict()}
 
     u_h = _per_behavior(workspace, res_u["run_id"], "harmful")
     g_h = _per_behavior(workspace, res_g["run_id"], "harmful")
@@ -217,6 +225,8 @@ def run_guard_eval(
         "compliance_unguarded": res_u["compliance_rate"], "compliance_unguarded_ci": res_u["compliance_rate_ci"],
         "compliance_guarded": res_g["compliance_rate"], "compliance_guarded_ci": res_g["compliance_rate_ci"],
         "compliance_change": _paired(u_c, g_c),
+        "attempt_compliance_unguarded": _attempt_rate(workspace, res_u["run_id"], "attempted"),
+        "attempt_compliance_guarded": _attempt_rate(workspace, res_g["run_id"], "attempted"),
         "n_unscorable": {"unguarded": res_u["n_unscorable"], "guarded": res_g["n_unscorable"]},
         "over_refusal_unguarded": _rate(over_u)["rate"],
         "over_refusal_unguarded_ci": _rate(over_u)["ci"],
