@@ -102,3 +102,19 @@ def test_guard_train_and_eval_on_a_scripted_target(tmp_path):
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["n_behaviors"] == 9 and res["leakage_check"].startswith("checked")
     assert "ASR (harmful, behavior-level)" in r.stdout
+
+
+def test_redteam_split_takes_the_guard_pool_or_held_out_half(tmp_path):
+    from alignlab.data.behaviors import load_packaged
+    from alignlab.guard.data import behavior_split
+
+    pool, held = behavior_split(load_packaged())
+    for split, want in (("pool", pool), ("held-out", held)):
+        out = tmp_path / split
+        r = runner.invoke(app, ["redteam", "--target", "scripted:No.", "--split", split, "--attacks", "direct",
+                                "--workspace", str(tmp_path / "ws"), "--out", str(out), "--no-benign"])
+        assert r.exit_code == 0, r.output
+        res = json.loads((out / "results.json").read_text())
+        assert set(res["config"]["behaviors"]) == {b.id for b in want}
+    r = runner.invoke(app, ["redteam", "--target", "scripted:No.", "--split", "half"])
+    assert r.exit_code == 2 and "--split must be" in r.output

@@ -144,6 +144,8 @@ def redteam(
     attacks: str = typer.Option("templates", help="Comma list, or all / templates / llm."),
     categories: Optional[str] = typer.Option(None, help="Comma list of categories to keep."),
     limit: Optional[int] = typer.Option(None, help="Behaviors to use, stratified by category."),
+    split: str = typer.Option("all", help="all, pool (the half guards may train on) or held-out "
+                                          "(the half guard eval measures on)."),
     budget: int = typer.Option(1, help="Target queries per attack and behavior."),
     seed: int = typer.Option(0),
     max_new_tokens: int = typer.Option(128, help="Target reply length."),
@@ -174,6 +176,12 @@ def redteam(
 
     try:
         bs = load_behaviors(behaviors)
+        if split != "all":
+            from alignlab.guard.data import behavior_split
+
+            if split not in ("pool", "held-out"):
+                raise ValueError(f"--split must be all, pool or held-out, not {split!r}")
+            bs = behavior_split(bs)[0 if split == "pool" else 1]
         bs = filter_behaviors(bs, categories.split(",") if categories else None, limit, seed)
         atk = get_attacks(attacks)
     except (DataError, ValueError) as e:
