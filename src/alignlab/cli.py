@@ -290,6 +290,8 @@ def guard_train(
     fpr: float = typer.Option(0.01, help="Target false-positive rate on benign data, per classifier."),
     chunk_tokens: Optional[int] = typer.Option(None, help="Streaming check interval (default 32 embed, 16 probe)."),
     layers: Optional[str] = typer.Option(None, help="Comma list of hidden-state layers for probes."),
+    cascade_recall: float = typer.Option(0.98, help="Cascade: probe scores below the level keeping this "
+                                                    "recall pass unescalated (lower: less overhead)."),
     workspace: Path = typer.Option(Path("alignlab-runs"), help="Run store (for --from-run)."),
     seed: int = typer.Option(0),
     batch_size: int = typer.Option(32),
@@ -330,7 +332,7 @@ def guard_train(
     chunk = chunk_tokens or (32 if backbone == "embed" else 16)
     dcfg = DataConfig(generate_per_side=generate, paraphrases=paraphrase, augment_attacks=aug,
                       augment_per_query=augment_per_query, response_tokens=response_tokens, seed=seed)
-    tcfg = TrainConfig(backbone=backbone, fpr=fpr, chunk_tokens=chunk, seed=seed,
+    tcfg = TrainConfig(backbone=backbone, fpr=fpr, chunk_tokens=chunk, seed=seed, cascade_recall=cascade_recall,
                        layers=tuple(int(x) for x in layers.split(",")) if layers else ())
     console.print(f"guard train: {con.name} ({len(con.categories)} categories), backbone {backbone}, "
                   f"target {target}, {len(run_examples)} examples from red-team runs")
