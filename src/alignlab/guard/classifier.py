@@ -21,21 +21,13 @@ class LinearHead:
     coef: np.ndarray
     intercept: float
     threshold: float = 0.5
-    """Block when the probability is above this (set by :meth:`calibrate`)."""
+    """Block when the probability is above this (set at training by ``threshold_at_fpr``)."""
 
     def score(self, x: np.ndarray) -> np.ndarray:
         if x.ndim == 1:
             x = x[None]
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
-
-    def fires(self, x: np.ndarray) -> np.ndarray:
-        return self.score(x) > self.threshold
-
-    def calibrate(self, benign_scores: Sequence[float], fpr: float) -> float:
-        """Set the threshold so at most ``fpr`` of the benign scores lie above it."""
-        self.threshold = threshold_at_fpr(benign_scores, fpr)
-        return self.threshold
 
     def tensors(self, prefix: str) -> dict[str, Any]:
         import torch

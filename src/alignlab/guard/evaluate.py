@@ -23,7 +23,8 @@ from alignlab.guard.guard import Guard
 from alignlab.guard.guarded import GuardedModel
 from alignlab.models.base import ChatModel, GenerationConfig, user
 from alignlab.redteam.types import Judge, JudgeItem
-from alignlab.stats import Rate, bootstrap_diff, mcnemar_p
+from alignlab.redteam.metrics import behavior_outcomes
+from alignlab.stats import Rate, bootstrap_diff, mcnemar_p, rate_of
 from alignlab.store import Workspace
 
 
@@ -43,28 +44,18 @@ class GuardEvalConfig:
 
 
 def _rate(values: Sequence[bool | None]) -> dict[str, Any]:
-    d = [v for v in values if v is not None]
-    return Rate(sum(d), len(d), len(values) - len(d)).to_dict()
+    return rate_of(values).to_dict()
 
 
-def _per_behavior(ws: Workspace, run_id: str, field_: str) -> dict[str, bool | None]:
-    out: dict[str, bool | None] = {}
-    for _, r in ws.open_run(run_id).records("attack|"):
-        prev = out.get(r["behavior_id"], False)
-        for a in r["attempts"]:
-            v = a["verdict"].get(field_)
-            if v is True:
-                prev = True
-            elif v is None and prev is False:
-                prev = None
-        out[r["behavior_id"]] = prev
-    return out
-
-
-def _attempt_rate(ws: Workspace, run_id: str, field_: str) -> dict[str, Any]:
+def _attempt_rate(records: Sequence[dict[str, Any]], field_: str) -> dict[str, Any]:
     """Rate of ``field_`` over every attempt (not per behavior): what a guard cuts per query."""
-    return _rate([a["verdict"].get(field_) for _, r in ws.open_run(run_id).records("attack|")
-                  for a in r["attempts"]])
+    return _rate([a["verdict"].get(field_) for r in records for a in r["attempts"]])
+
+
+def _run_records(ws: Workspace, run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A red-team run's attack records and benign records, read once."""
+    run = ws.open_run(run_id)
+    return [r for _, r in run.records("attack|")], [r for _, r in run.records("benign|")]
 
 
 def _paired(u: dict[str, bool | None], g: dict[str, bool | None]) -> dict[str, Any]:
@@ -151,24 +142,23 @@ def run_guard_eval(
             verdicts = judge.judge([JudgeItem(p, tuple(c), o.text, cat)
                                     for (_, cat, p), c, o in zip(borderline, bl_convs, outs)])
             bl[name] = [True if _blocked(o.meta) else v.refused for o, v in zip(outs, verdicts)]
-    ben_u = [True if _blocked(r.get("meta")) else r["verdict"].get("refused")
-             for _, r in workspace.open_run(res_u["run_id"]).records("benign|")]
-    ben_g = [True if _blocked(r.get("meta")) else r["verdict"].get("refused")
-             for _, r in workspace.open_run(res_g["run_id"]).records("benign|")]
+    att_u, benign_u = _run_records(workspace, res_u["run_id"])
+    att_g, benign_g = _run_records(workspace, res_g["run_id"])
+    ben_u = [True if _blocked(r.get("meta")) else r["verdict"].get("refused") for r in benign_u]
+    ben_g = [True if _blocked(r.get("meta")) else r["verdict"].get("refused") for r in benign_g]
     over_u = ben_u + bl.get("unguarded", [])
     over_g = ben_g + bl.get("guarded", [])
 
     # ---- classifier metrics on the evaluation traffic
-    classifiers = _classifier_metrics(guard, target, workspace, res_u["run_id"], borderline)
+    classifiers = _classifier_metrics(guard, target, att_u, benign_u, borderline)
 
     # ---- overhead: benign traffic through both, per generated token; latency one at a time
     bench = [user(b.benign) for b in behaviors if b.benign] + bl_convs
-    raw = target
     guarded.stats = {"guard_seconds": 0.0, "checks": 0, "escalated": 0}
-    t_u, n_u, _ = _timed(raw, bench, gcfg)
+    t_u, n_u, _ = _timed(target, bench, gcfg)
     emb_before = guard._embedder.tokens_embedded if guard._embedder is not None else 0
     t_g, n_g, outs_g = _timed(guarded, bench, gcfg)
-    t_u2, n_u2, _ = _timed(raw, bench, gcfg)  # again, so drift does not favour either side
+    t_u2, n_u2, _ = _timed(target, bench, gcfg)  # again, so drift does not favour either side
     emb_tokens = (guard._embedder.tokens_embedded if guard._embedder is not None else 0) - emb_before
     per_u = (t_u + t_u2) / max(1, n_u + n_u2)
     per_g = t_g / max(1, n_g)
@@ -188,13 +178,13 @@ def run_guard_eval(
     }
     lat = []
     for conv in bench[:config.latency_samples]:
-        tu, _, _ = _timed(raw, [conv], gcfg)
+        tu, _, _ = _timed(target, [conv], gcfg)
         tg, _, _ = _timed(guarded, [conv], gcfg)
         lat.append(tg - tu)
     latency = {"n": len(lat), "p50_added_s": float(np.percentile(lat, 50)) if lat else None,
                "p95_added_s": float(np.percentile(lat, 95)) if lat else None}
 
-    streaming = _streaming(workspace, res_g["run_id"], guard.refusal_message, guarded)
+    streaming = _streaming(att_g)
     # Plain requests are the base of the training data, so ``direct`` counts as seen.
     seen = set(guard.config.get("augment_attacks") or DEFAULT_AUGMENT) | {"direct"}
 
@@ -205,10 +195,8 @@ def run_guard_eval(
         return {"attacks": names, **Rate(tot("asr", "k"), tot("asr", "n")).to_dict(),
                 "compliance": Rate(tot("compliance", "k"), tot("compliance", "n")).to_dict()}
 
-    u_h = _per_behavior(workspace, res_u["run_id"], "harmful")
-    g_h = _per_behavior(workspace, res_g["run_id"], "harmful")
-    u_c = _per_behavior(workspace, res_u["run_id"], "attempted")
-    g_c = _per_behavior(workspace, res_g["run_id"], "attempted")
+    u_h, g_h = behavior_outcomes(att_u, "harmful"), behavior_outcomes(att_g, "harmful")
+    u_c, g_c = behavior_outcomes(att_u, "attempted"), behavior_outcomes(att_g, "attempted")
     asr_u, asr_g = res_u["asr"], res_g["asr"]
     results = {
         "stage": "guard-eval", "guard": guard.id, "guard_path": guard.path, "backbone": guard.backbone,
@@ -225,8 +213,8 @@ def run_guard_eval(
         "compliance_unguarded": res_u["compliance_rate"], "compliance_unguarded_ci": res_u["compliance_rate_ci"],
         "compliance_guarded": res_g["compliance_rate"], "compliance_guarded_ci": res_g["compliance_rate_ci"],
         "compliance_change": _paired(u_c, g_c),
-        "attempt_compliance_unguarded": _attempt_rate(workspace, res_u["run_id"], "attempted"),
-        "attempt_compliance_guarded": _attempt_rate(workspace, res_g["run_id"], "attempted"),
+        "attempt_compliance_unguarded": _attempt_rate(att_u, "attempted"),
+        "attempt_compliance_guarded": _attempt_rate(att_g, "attempted"),
         "n_unscorable": {"unguarded": res_u["n_unscorable"], "guarded": res_g["n_unscorable"]},
         "over_refusal_unguarded": _rate(over_u)["rate"],
         "over_refusal_unguarded_ci": _rate(over_u)["ci"],
@@ -266,15 +254,15 @@ def _params(model: ChatModel) -> int | None:
         return None
 
 
-def _streaming(ws: Workspace, run_id: str, refusal: str, guarded: GuardedModel) -> dict[str, Any]:
+def _streaming(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """How guarded replies ended: blocked by which classifier, and tokens before output blocks."""
     by = {"input": 0, "output": 0, "exchange": 0}
     at: list[int] = []
     n = 0
-    for _, r in ws.open_run(run_id).records("attack|"):
+    for r in records:
         for a in r["attempts"]:
             n += 1
-            g = a.get("meta", {}).get("guard") if isinstance(a.get("meta"), dict) else None
+            g = (a.get("meta") or {}).get("guard")
             if g and g.get("blocked"):
                 by[g.get("by") or "input"] += 1
                 if g.get("by") == "output" and g.get("at_token") is not None:
@@ -285,7 +273,8 @@ def _streaming(ws: Workspace, run_id: str, refusal: str, guarded: GuardedModel) 
             "output_block_tokens": at[:200]}
 
 
-def _classifier_metrics(guard: Guard, target: ChatModel, ws: Workspace, run_id: str,
+def _classifier_metrics(guard: Guard, target: ChatModel, attack_records: Sequence[dict[str, Any]],
+                        benign_records: Sequence[dict[str, Any]],
                         borderline: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
     """Input-classifier scores on the evaluation prompts: attack conversations vs benign prompts.
 
@@ -293,10 +282,10 @@ def _classifier_metrics(guard: Guard, target: ChatModel, ws: Workspace, run_id: 
     harmful replies to attacks are positives; replies to benign prompts are negatives).
     """
     from alignlab.guard.classifier import classifier_metrics
-    from alignlab.guard.train import _stream_prefixes
+    from alignlab.guard.features import stream_cuts
 
     pos_convs, resp, resp_y = [], [], []
-    for _, r in ws.open_run(run_id).records("attack|"):
+    for r in attack_records:
         for a in r["attempts"]:
             pos_convs.append(a["conversation"])
             v = a["verdict"]
@@ -304,7 +293,7 @@ def _classifier_metrics(guard: Guard, target: ChatModel, ws: Workspace, run_id: 
                 resp.append((a["conversation"], a["response"]))
                 resp_y.append(int(bool(v.get("attempted") or v.get("harmful"))))
     neg_convs = []
-    for _, r in ws.open_run(run_id).records("benign|"):
+    for r in benign_records:
         neg_convs.append(user(r["prompt"]))
         resp.append((user(r["prompt"]), r["response"]))
         resp_y.append(0)
@@ -316,10 +305,11 @@ def _classifier_metrics(guard: Guard, target: ChatModel, ws: Workspace, run_id: 
         h = guard.heads["embed.input"]
         out["embed.input"] = classifier_metrics(y, h.score(guard.embedder.input_features(convs)), h.threshold)
         if guard.has("embed.output") and resp:
-            words = max(4, round(guard.chunk_tokens * 0.75))
             hs = guard.heads["embed.output"]
-            scores = [float(hs.score(guard.embedder.output_features(_stream_prefixes(t, words))).max())
-                      for _, t in resp]
+            streams = [stream_cuts(t, guard.chunk_tokens)[1] for _, t in resp]
+            sc = hs.score(guard.embedder.output_features([p for st in streams for p in st]))
+            offs = np.cumsum([0] + [len(st) for st in streams])
+            scores = [float(sc[offs[k]:offs[k + 1]].max()) for k in range(len(streams))]
             out["embed.output"] = classifier_metrics(resp_y, scores, hs.threshold)
     if guard.uses_probe and guard.has("probe.input"):
         from alignlab.guard.features import ActivationFeatures

@@ -43,6 +43,21 @@ def canonical(text: str) -> str:
     return " \n".join([*views, text]) if views else text
 
 
+def words_per_chunk(chunk_tokens: int) -> int:
+    """Words that stand in for ``chunk_tokens`` tokens when a reply is checked as text."""
+    return max(4, round(chunk_tokens * 0.75))
+
+
+def stream_cuts(text: str, chunk_tokens: int) -> tuple[list[int], list[str]]:
+    """What a streaming check sees of a finished reply: word counts and prefixes at each check."""
+    w = text.split()
+    if not w:
+        return [0], [text]
+    step = words_per_chunk(chunk_tokens)
+    cuts = list(range(step, len(w), step)) + [len(w)]
+    return cuts, [" ".join(w[:c]) for c in cuts]
+
+
 def conversation_text(conv: Sequence[Message]) -> str:
     return "\n".join(f"{m['role']}: {m['content']}" for m in conv)
 

@@ -110,16 +110,11 @@ class Guard:
         """
         head = self.heads[f"probe.{stage}"]
         scores = head.score(feats)
-        out = [Decision(blocked=bool(s > head.threshold), by=stage if s > head.threshold else None,
-                        stage="probe", score=float(s), threshold=head.threshold) for s in scores]
-        if self.backbone != "cascade":
-            return out
-        lo, hi = self.bands[stage]
+        # Under the cascade the probe blocks above the band's top (its FPR threshold).
+        lo, hi = self.bands[stage] if self.backbone == "cascade" else (head.threshold, head.threshold)
+        out = [Decision(blocked=bool(s > hi), by=stage if s > hi else None, stage="probe",
+                        score=float(s), threshold=hi) for s in scores]
         unsure = [i for i, s in enumerate(scores) if lo < s <= hi]
-        for i, s in enumerate(scores):
-            out[i].blocked = bool(s > hi)
-            out[i].by = stage if s > hi else None
-            out[i].threshold = hi
         if unsure:
             emb = self.decide_embed(stage, texts_for_embed(unsure))
             for i, d in zip(unsure, emb):

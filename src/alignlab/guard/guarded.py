@@ -81,10 +81,7 @@ class GuardedModel(ChatModel):
         self.stats["escalated"] += sum(d.escalated for d in out)
         return out
 
-    def _input_embed(self, convs):
-        return self.guard.input_decisions_embed(convs)
-
-    def _output(self, convs_for_rows: list, texts: list[str], pooled) -> list[Decision]:
+    def _output(self, texts: list[str], pooled) -> list[Decision]:
         g = self.guard
         if g.uses_probe:
             if pooled is None:
@@ -100,7 +97,7 @@ class GuardedModel(ChatModel):
         n = len(convs)
         decisions = [Decision() for _ in range(n)]
         if "input" in self.stages and not self.guard.uses_probe:
-            for i, d in enumerate(self._safely(n, "input", lambda: self._input_embed(convs))):
+            for i, d in enumerate(self._safely(n, "input", lambda: self.guard.input_decisions_embed(convs))):
                 decisions[i] = d
         passing = [i for i in range(n) if not decisions[i].blocked]
         if progress and n - len(passing):
@@ -114,7 +111,7 @@ class GuardedModel(ChatModel):
             else:
                 outs = self.target.generate(sub, config, progress)
                 if "output" in self.stages:
-                    self._posthoc_output(sub, passing, outs, decisions)
+                    self._posthoc_output(passing, outs, decisions)
             comps = dict(zip(passing, outs))
         if "exchange" in self.stages:
             todo = [i for i in passing if not decisions[i].blocked and comps[i].ok]
@@ -144,17 +141,15 @@ class GuardedModel(ChatModel):
                 result.append(c)
         return result
 
-    def _posthoc_output(self, sub, passing, outs, decisions) -> None:
+    def _posthoc_output(self, passing, outs, decisions) -> None:
         """Black-box targets: apply the streaming check to word chunks of the finished reply."""
-        words = max(4, round(self.chunk_tokens * 0.75))
-        for k, (conv, comp) in enumerate(zip(sub, outs)):
+        from alignlab.guard.features import stream_cuts
+
+        for k, comp in enumerate(outs):
             if not comp.ok:
                 continue
-            w = comp.text.split()
-            cuts = list(range(words, len(w), words)) + [len(w)]
-            prefixes = [" ".join(w[:c]) for c in cuts]
-            ds = self._safely(len(prefixes), "output", lambda: self._output([conv] * len(prefixes),
-                                                                            prefixes, None))
+            cuts, prefixes = stream_cuts(comp.text, self.chunk_tokens)
+            ds = self._safely(len(prefixes), "output", lambda: self._output(prefixes, None))
             for cut, d in zip(cuts, ds):
                 if d.blocked:
                     d.at_token = cut
@@ -193,7 +188,7 @@ class _Monitor:
         gm = self.gm
         if "output" not in gm.stages:
             return [False] * len(rows)
-        ds = gm._safely(len(rows), "output", lambda: gm._output([self.sub[r] for r in rows], texts, pooled))
+        ds = gm._safely(len(rows), "output", lambda: gm._output(texts, pooled))
         for r, d, k in zip(rows, ds, n_tokens):
             if d.blocked:
                 d.at_token = k

@@ -46,13 +46,6 @@ def _prefixes(text: str, fractions=PREFIX_FRACTIONS) -> list[str]:
     return [" ".join(w[:max(1, round(len(w) * f))]) for f in fractions] if w else [text]
 
 
-def _stream_prefixes(text: str, words: int) -> list[str]:
-    """What a streaming check sees: the response every ``words`` words, and in full."""
-    w = text.split()
-    cuts = list(range(words, len(w), words)) + [len(w)]
-    return [" ".join(w[:c]) for c in cuts] if w else [text]
-
-
 def cross_fit(x: np.ndarray, y: np.ndarray, row_unit: np.ndarray, unit_group: Sequence[str],
               unit_fit: np.ndarray, unit_score: Callable[[LinearHead, np.ndarray], np.ndarray],
               c: float, seed: int, k: int = 5) -> tuple[LinearHead, np.ndarray, np.ndarray]:
@@ -121,7 +114,6 @@ def train_guard(examples: Sequence[Example], config: TrainConfig, target=None,
     bands: dict[str, list[float]] = {}
     oofs: dict[str, np.ndarray] = {}
     finals: dict[str, np.ndarray] = {}
-    words = max(4, round(config.chunk_tokens * 0.75))
 
     def step(phase: str, i: int, n: int) -> None:
         if progress:
@@ -148,7 +140,7 @@ def train_guard(examples: Sequence[Example], config: TrainConfig, target=None,
         metrics[key] = classifier_metrics(ry[te[wr]], s[te[wr]], head.threshold)
 
     if config.backbone in ("embed", "cascade"):
-        from alignlab.guard.features import Embedder
+        from alignlab.guard.features import Embedder, stream_cuts
 
         emb = Embedder()
         step("embed inputs", 0, len(ex))
@@ -161,12 +153,17 @@ def train_guard(examples: Sequence[Example], config: TrainConfig, target=None,
                 for p in _prefixes(ex[i].response or ""):
                     rows.append(p)
                     owner.append(u)
-            streams = [_stream_prefixes(ex[i].response or "", words) for i in with_resp]
+            streams = [stream_cuts(ex[i].response or "", config.chunk_tokens)[1] for i in with_resp]
             flat = [p for st in streams for p in st]
-            step("embed responses", 0, len(rows) + len(flat))
-            rx = emb.output_features(rows)
-            fx = emb.output_features(flat)
-            step("embed responses", len(rows) + len(flat), len(rows) + len(flat))
+            # Training prefixes and streaming prefixes overlap (the full reply is in both):
+            # embed each distinct text once.
+            distinct = list(dict.fromkeys(rows + flat))
+            step("embed responses", 0, len(distinct))
+            vec = emb.output_features(distinct)
+            at = {t: k for k, t in enumerate(distinct)}
+            rx = vec[[at[t] for t in rows]]
+            fx = vec[[at[t] for t in flat]]
+            step("embed responses", len(distinct), len(distinct))
             offs = np.cumsum([0] + [len(st) for st in streams])
 
             def embed_stream(h: LinearHead, units: np.ndarray) -> np.ndarray:

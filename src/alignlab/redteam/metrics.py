@@ -25,6 +25,14 @@ def _behavior_outcome(verdicts: Iterable[dict], field: str) -> bool | None:
     return None if seen_none else False
 
 
+def behavior_outcomes(records: Iterable[dict[str, Any]], field: str) -> dict[str, bool | None]:
+    """Per behavior id: True if any attempt has ``field`` True, None if undecided, else False."""
+    by_behavior: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_behavior[r["behavior_id"]].extend(a["verdict"] for a in r["attempts"])
+    return {b: _behavior_outcome(vs, field) for b, vs in by_behavior.items()}
+
+
 def _rate(outcomes: list[bool | None]) -> Rate:
     decided = [o for o in outcomes if o is not None]
     return Rate(sum(decided), len(decided), len(outcomes) - len(decided))

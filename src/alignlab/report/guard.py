@@ -80,7 +80,7 @@ def render_guard_report(results: dict[str, Any], examples: dict[str, list[dict]]
 
     by_attack = results.get("by_attack", {})
     charts = [
-        Markup(bar_chart_svg([_row("unguarded", {**rate_of("asr_unguarded"), "k": "", "n": ""}),
+        Markup(bar_chart_svg([_row("unguarded", rate_of("asr_unguarded")),
                               _row("guarded", rate_of("asr_guarded"))], "ASR (harmful), per behavior",
                              color="#b5473a")),
         Markup(bar_chart_svg([_row("unguarded", rate_of("compliance_unguarded")),
