@@ -1,0 +1,96 @@
+"""Reconstruction and sparsity metrics of an SAE on a stated budget of stored activations.
+
+FVU is pooled: the summed squared error over every token and dimension, divided by the summed
+squared deviation of the same activations from their mean (one mean vector over the budget).
+Explained variance is ``1 - FVU``. CE loss with the SAE spliced into the model is measured
+elsewhere (``alignlab.interp.splice``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from alignlab.interp.acts import ActivationStore
+from alignlab.interp.sae import SAE
+
+QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+
+
+def reconstruction_metrics(sae: SAE, store: ActivationStore, key: str, max_tokens: int | None = None,
+                           *, start: int = 0, stop: int | None = None, batch_size: int = 4096,
+                           skip_positions: int = 1,
+                           quantiles: Sequence[float] = QUANTILES) -> dict:
+    """FVU, L0 and latent densities of ``sae`` on rows ``start:stop`` of ``store[key]``.
+
+    Args:
+        sae: the SAE (reads raw activations).
+        store: activation store.
+        key: store key, e.g. ``"resid.15"``.
+        max_tokens: budget: at most this many tokens (after dropping positions below
+            ``skip_positions``, the BOS / attention-sink token, as training does).
+        start, stop: row range of the store to read (e.g. a held-out tail).
+        batch_size: rows per chunk.
+        skip_positions: drop tokens at context positions below this.
+        quantiles: L0 quantiles to report.
+
+    Returns:
+        ``tokens``, ``fvu``, ``explained_variance``, ``mse`` (squared error per token, summed over
+        dimensions), ``l0`` (mean active latents per token), ``l0_quantiles`` ({q: value}),
+        ``l0_hist`` ({"values": [...], "counts": [...]}, tokens by L0), ``dead_frac`` (latents
+        that never fire), ``dense_1pct_frac`` / ``dense_10pct_frac`` (latents firing on more than
+        1% / 10% of tokens), ``density`` (per-latent firing fraction) and ``fire_counts``.
+
+    Raises:
+        ValueError: the key is missing, the SAE's width does not match, or no token is in range.
+    """
+    import numpy as np
+    import torch
+
+    store.check_key(key)
+    if sae.cfg.d_in != store.d_model:
+        raise ValueError(f"{store.path}: {key} has width {store.d_model} but the SAE reads d_in="
+                         f"{sae.cfg.d_in}; use the SAE trained on this model and site")
+    positions = store.tokens()[2]
+    stop = len(positions) if stop is None else min(stop, len(positions))
+    budget = max_tokens if max_tokens is not None else float("inf")
+    n = 0
+    sum_x = torch.zeros(sae.cfg.d_in, dtype=torch.float64)
+    sum_x2 = sse = 0.0
+    fire = torch.zeros(sae.cfg.d_sae, dtype=torch.long)
+    l0s = []
+    with torch.no_grad():
+        for s in range(start, stop, batch_size):
+            if n >= budget:
+                break
+            e = min(s + batch_size, stop)
+            x = store.load(key, s, e)[positions[s:e] >= skip_positions]
+            x = x[:int(min(len(x), budget - n))]
+            if not len(x):
+                continue
+            z = sae.encode(x)
+            recon = z.to_sparse_csr() @ sae.W_dec + sae.b_dec
+            active = z > 0
+            l0s.append(active.sum(-1))
+            fire += active.sum(0)
+            x64 = x.double()
+            sum_x += x64.sum(0)
+            sum_x2 += float(x64.pow(2).sum())
+            sse += float((recon.double() - x64).pow(2).sum())
+            n += len(x)
+    if n == 0:
+        raise ValueError(f"{store.path}: no tokens of {key} in rows {start}:{stop} at positions >= "
+                         f"{skip_positions}")
+    ss_dev = sum_x2 - float(sum_x.pow(2).sum()) / n
+    fvu = sse / ss_dev if ss_dev > 0 else float("nan")
+    l0 = torch.cat(l0s)
+    hist = torch.bincount(l0)
+    values = hist.nonzero()[:, 0]
+    density = fire.double() / n
+    return {"key": key, "tokens": n, "fvu": fvu, "explained_variance": 1 - fvu, "mse": sse / n,
+            "l0": float(l0.double().mean()),
+            "l0_quantiles": {str(q): float(np.quantile(l0.numpy(), q)) for q in quantiles},
+            "l0_hist": {"values": values.tolist(), "counts": hist[values].tolist()},
+            "dead_frac": float((fire == 0).double().mean()),
+            "dense_1pct_frac": float((density > 0.01).double().mean()),
+            "dense_10pct_frac": float((density > 0.1).double().mean()),
+            "density": density.tolist(), "fire_counts": fire.tolist()}
