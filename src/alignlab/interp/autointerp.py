@@ -18,9 +18,9 @@ Per latent of each source (the SAE and its baselines):
    fit the label. Fuzzing windows are other held-out windows than detection's while there are enough.
 
 With the embedded SmolLM2-135M as explainer and scorer, expect near-chance scores: on planted
-features (digits, "the", file/path words) of stdlib docstrings its detection AUROC was near 0.5 on 16
-items (0.2-0.8, the chance band at that n) with each of three prompt wordings. The method needs a capable scorer (``openai:``) to separate
-the SAE from its baselines.
+features (digits, "the", file/path words) of stdlib docstrings its detection AUROC was near 0.5 on
+16 items (0.2-0.8, the chance band at that n) with each of three prompt wordings. The method needs
+a capable scorer (``openai:``) to separate the SAE from its baselines.
 
 Each test gives a balanced accuracy per latent: the mean of the true-positive and true-negative
 rates over decided items. The scorer sees only the label and the text: never activations, never the
