@@ -81,5 +81,19 @@ def test_batched_scoring_of_mixed_lengths_matches_one_at_a_time(model):
             assert s == pytest.approx(model.score([conv], [[c]])[0][0], abs=1e-3)
 
 
+def test_single_token_candidates_read_from_one_prompt_pass_match_manual(model):
+    """Yes/No-style candidates (one token each) take the one-pass path; figures equal the manual ones."""
+    convs = [user("q"), user("a much longer question with many more tokens in it")]
+    cands = [["Y", "N"], ["a", "b", "c"]]
+    got = model.score(convs, cands)
+    for conv, cs, row in zip(convs, cands, got):
+        p = model.encode(conv)
+        with torch.inference_mode():
+            lp = torch.log_softmax(model.model(input_ids=torch.tensor([p])).logits[0, -1].float(), -1)
+        for c, s in zip(cs, row):
+            (tid,) = model.tokenizer(c, add_special_tokens=False)["input_ids"]
+            assert s == pytest.approx(lp[tid].item(), abs=1e-3)
+
+
 def test_identity_names_path_and_dtype(model, tiny_model_dir):
     assert str(tiny_model_dir) in model.identity and "float32" in model.identity

@@ -283,6 +283,16 @@ class HFModel(ChatModel):
                     raise ValueError(f"continuation {j} of conversation {i} is empty")
                 pairs.append((i, j, prompt, cont))
         out = [[0.0] * len(c) for c in continuations]
+        # Conversations whose candidates are all single tokens (Yes/No, A/B/C/D) need one forward
+        # pass of the prompt: every candidate is read from the same next-token distribution.
+        single = {i for i in range(len(continuations))
+                  if all(len(c) == 1 for i2, _, _, c in pairs if i2 == i)} if pairs else set()
+        prompts = {i: p for i, _, p, _ in pairs if i in single}
+        for i, lp in zip(prompts, self._next_token_logprobs(list(prompts.values()))):
+            for i2, j, _, c in pairs:
+                if i2 == i:
+                    out[i][j] = float(lp[c[0]])
+        pairs = [t for t in pairs if t[0] not in single]
         pad = self.tokenizer.pad_token_id
         pairs.sort(key=lambda t: len(t[2]) + len(t[3]), reverse=True)
         with torch.inference_mode():
@@ -307,6 +317,30 @@ class HFModel(ChatModel):
                 for r, (i, j, p, c) in enumerate(chunk):
                     out[i][j] = float(tok_lp[r, keep - 1 - len(c):].sum())
         return out
+
+    def _next_token_logprobs(self, prompts: list[list[int]]) -> list:
+        """Log-probabilities of the next token after each prompt (left-padded batches)."""
+        import torch
+
+        res: list = [None] * len(prompts)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+        pad = self.tokenizer.pad_token_id
+        with torch.inference_mode():
+            for s in range(0, len(order), self.batch_size):
+                idx = order[s:s + self.batch_size]
+                width = max(len(prompts[i]) for i in idx)
+                ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros_like(ids)
+                for r, i in enumerate(idx):
+                    ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
+                    mask[r, width - len(prompts[i]):] = 1
+                position = (mask.cumsum(-1) - 1).clamp(min=0)
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                    position_ids=position.to(self.device), logits_to_keep=1).logits.float()
+                lp = torch.log_softmax(logits[:, -1], dim=-1).cpu()
+                for r, i in enumerate(idx):
+                    res[i] = lp[r]
+        return res
 
 
 def _top_p(probs, top_p: float):
