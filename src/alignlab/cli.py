@@ -474,6 +474,12 @@ def runs(workspace: Path = typer.Option(Path("alignlab-runs"), help="Run store f
     out.print(t)
 
 
+# Registered last: the interp commands import the helpers above.
+from alignlab.interp.cli import interp_app  # noqa: E402
+
+app.add_typer(interp_app, name="interp")
+
+
 def main() -> None:  # pragma: no cover
     app()
 
