@@ -11,8 +11,13 @@ same batches in the same order:
   fed the same batches through its ``data_provider`` iterator (an in-memory iterator over the same
   store), with its default ``rescale_acts_by_decoder_norm`` and gradient clipping.
 
-Then both SAEs, as saved (they read raw activations), are scored on the same held-out tokens:
-pooled FVU, L0 and the fraction of latents that never fire. Prints one JSON object.
+SAELens 6 starts ``b_dec`` at 0 and estimates the input scale from batches it then skips; by default
+it is given alignlab's init instead (the same scale, and ``b_dec`` = the geometric median of the same
+first batches), so both start alike (``--saelens-own-init`` for its own). Then both SAEs, as saved
+(they read raw activations), are scored on the same held-out tokens: pooled FVU, L0 and the fraction
+of latents that never fire. ``matched_fvu`` gives the tokens and seconds alignlab needs to reach the
+held-out FVU SAELens ends at (from alignlab's per-step log of each new batch's FVU before its
+update). Prints one JSON object.
 
 Usage:
     python benchmarks/sae_training.py --acts DIR --key resid.15 [--width 4608 --k 32 --tokens 2000000

@@ -204,16 +204,19 @@ def sparse_step(params: dict, x, select: Callable, dead=None, aux_k: int = 0, au
     g_vals = torch.sparse.sampled_addmm(pattern, g_out, W_dec.t(), beta=0.0).values()
     live = vals > 0
     g_pre = g_vals * live
-    # weight gradients: [F, B] CSR (transpose of the pattern) times dense
+    # weight gradients: [F, B] sparse (transpose of the pattern, coalesced) times dense
     order = torch.argsort(cols, stable=True)
-    crow_t = torch.zeros(n_lat + 1, dtype=torch.long)
     counts = torch.bincount(cols, minlength=n_lat)
-    crow_t[1:] = counts.cumsum(0)
-    rows_t = torch.repeat_interleave(torch.arange(B), crow.diff())[order]
-    grad_W_dec = torch.sparse_csr_tensor(crow_t, rows_t, vals[order], (n_lat, B),
-                                         check_invariants=False) @ g_out
-    grad_W_enc_t = torch.sparse_csr_tensor(crow_t, rows_t, g_pre[order], (n_lat, B),
-                                            check_invariants=False) @ xc
+    rows = torch.repeat_interleave(torch.arange(B), crow.diff())
+    ind_t = torch.stack([cols[order], rows[order]])
+
+    def t_times(values, dense):
+        sp = torch.sparse_coo_tensor(ind_t, values[order], (n_lat, B), is_coalesced=True,
+                                     check_invariants=False)
+        return torch.sparse.mm(sp, dense)
+
+    grad_W_dec = t_times(vals, g_out)
+    grad_W_enc_t = t_times(g_pre, xc)
     grad_b_enc = torch.bincount(cols, weights=g_pre, minlength=n_lat)
     aux = torch.zeros(())
     if dead is not None and aux_coef > 0 and bool(dead.any()):
@@ -421,7 +424,8 @@ def train_saes(store: ActivationStore, keys: list[str], cfg: SAETrainConfig, out
     Writes ``out_dir/<key>/`` (``cfg.json`` and ``sae_weights.safetensors`` in SAELens format, and
     ``training_log.jsonl``), ``out_dir/checkpoint.safetensors`` every ``cfg.checkpoint_every`` steps
     (weights, Adam state, dead-latent counters, step; written atomically) and
-    ``out_dir/training.json`` when done. Run again with the same ``out_dir`` and settings, it
+    ``out_dir/training.json`` when done. The logged ``fvu`` and ``mse`` are those of the step's
+    batch before the step's update: every batch is new, so they estimate held-out values. Run again with the same ``out_dir`` and settings, it
     resumes from the checkpoint (and gives the weights an uninterrupted run gives), or returns the
     finished SAEs.
 
