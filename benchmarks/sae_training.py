@@ -11,9 +11,12 @@ same batches in the same order:
   fed the same batches through its ``data_provider`` iterator (an in-memory iterator over the same
   store), with its default ``rescale_acts_by_decoder_norm`` and gradient clipping.
 
-SAELens 6 starts ``b_dec`` at 0 and estimates the input scale from batches it then skips; by default
-it is given alignlab's init instead (the same scale, and ``b_dec`` = the geometric median of the same
-first batches), so both start alike (``--saelens-own-init`` for its own). Then both SAEs, as saved
+SAELens 6 starts ``b_dec`` at 0 and decoder rows at norm 0.1 (its "heuristic" init; with the tied
+encoder its first reconstructions are 100 times too small), and estimates the input scale from
+batches it then skips. By default it is given alignlab's init instead (the same scale, ``b_dec`` =
+the geometric median of the same first batches, unit-norm decoder rows with ``W_enc = W_dec.T``), so
+both start alike and the FVUs compare the training, not the init (``--saelens-own-init`` for its
+own). Then both SAEs, as saved
 (they read raw activations), are scored on the same held-out tokens: pooled FVU, L0 and the fraction
 of latents that never fire. ``matched_fvu`` gives the tokens and seconds alignlab needs to reach the
 held-out FVU SAELens ends at (from alignlab's per-step log of each new batch's FVU before its
@@ -48,12 +51,14 @@ def synthetic(n: int, d: int, width: int, seed: int, n_active: int = 24):
     import torch
     import torch.nn.functional as F
 
-    g = torch.Generator().manual_seed(0)  # the same dictionary for training and held-out tokens
+    # the same dictionary for training and held-out tokens; not seed 0, from which the trainers draw
+    # their initial decoders (the same stream would start alignlab's decoder at the true directions)
+    g = torch.Generator().manual_seed(9001)
     feats = torch.randn(2 * width, d, generator=g)
     feats /= feats.norm(dim=-1, keepdim=True)
     mean = torch.randn(d, generator=g) * 2
     freq = torch.rand(2 * width, generator=g).pow(3) + 1e-3  # some features far more frequent
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(9001 + seed)
     idx = torch.multinomial(freq, n * n_active, replacement=True, generator=g).view(n, n_active)
     coef = torch.empty(n, n_active).exponential_(1.0, generator=g)
     x = F.embedding_bag(idx, feats, per_sample_weights=coef, mode="sum")
@@ -159,7 +164,7 @@ def main() -> None:
                            "lr": cfg.lr, "steps": steps, "tokens": steps * cfg.batch_size,
                            "warmup_steps": warmup, "decay_steps": decay_steps, "dead_tokens": dead_tokens,
                            "heldout_tokens": len(held_x), "threads": torch.get_num_threads(),
-                           "saelens_init": "own" if args.saelens_own_init else "alignlab's (scale, median b_dec)",
+                           "saelens_init": "own" if args.saelens_own_init else "alignlab's (scale, median b_dec, unit rows)",
                            "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
                            "cpus": os.cpu_count()}}
 
@@ -186,8 +191,9 @@ def main() -> None:
             torch.manual_seed(cfg.seed)
             sae_cls, cfg_cls = ((TopKTrainingSAE, TopKTrainingSAEConfig) if args.arch == "topk"
                                 else (BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig))
+            init = {} if args.saelens_own_init else {"decoder_init_norm": 1.0}  # unit rows, W_enc = W_dec.T
             theirs = sae_cls(cfg_cls(d_in=d, d_sae=cfg.width, k=cfg.k, aux_loss_coefficient=cfg.aux_coef,
-                                     normalize_activations="expected_average_only_in"))
+                                     normalize_activations="expected_average_only_in", **init))
             batches = lambda: (b[key] for b in store.batches([key], cfg.batch_size,  # noqa: E731
                                                              shuffle_buffer=cfg.shuffle_buffer, seed=cfg.seed))
             # SAELens 6 starts b_dec at 0 and estimates the input scale from batches it then skips;

@@ -24,7 +24,7 @@ def store_of(path, x, positions=None):
 
 
 def sparse_data(n=16384, d=D, n_feat=64, seed=0):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(9000 + seed)  # not the trainer's seed (see test_train.py)
     feats = torch.randn(n_feat, d, generator=g)
     feats /= feats.norm(dim=-1, keepdim=True)
     idx = torch.rand(n, n_feat, generator=g).topk(3, dim=-1).indices
@@ -52,7 +52,7 @@ def trained(tmp_path_factory):
     store = store_of(root / "acts", sparse_data())
     out = {}
     for arch in ("topk", "batchtopk"):
-        cfg = SAETrainConfig(arch=arch, width=96, k=4, batch_size=256, threads=1)
+        cfg = SAETrainConfig(arch=arch, width=96, k=4, batch_size=256, lr=0.01, threads=1)
         out[arch] = (train_saes(store, ["resid.3"], cfg, root / arch)["resid.3"], root / arch / "resid.3")
     return store, out
 
