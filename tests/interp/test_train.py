@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from alignlab.interp.acts import ActivationStore, ActivationWriter, ActsError
-from alignlab.interp.sae import load_sae
 from alignlab.interp.train import (CKPT_FILE, DONE_FILE, LOG_FILE, SAETrainConfig, TrainError,
                                    _Layer, _schedule, select_batchtopk, select_topk, sparse_step, train_saes)
 
