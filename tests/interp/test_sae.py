@@ -16,7 +16,7 @@ D = 32
 def store_of(path, x, positions=None):
     n = len(x)
     w = ActivationWriter(path, {"model": "synthetic", "layers": [3], "sites": ["resid"], "d_model": x.shape[1],
-                                "dtype": "float32"}, shard_tokens=1000)
+                                "dtype": "float32", "context_len": 50}, shard_tokens=1000)
     pos = torch.arange(n) % 50 + 1 if positions is None else positions
     w.add({"resid.3": x}, torch.zeros(n, dtype=torch.int32), torch.arange(n) // 50, pos)
     w.close()
@@ -151,7 +151,7 @@ def test_metrics_known_answers(tmp_path):
         sae.b_enc.zero_()
         sae.b_enc[2 * d:] = -1.0  # the last d latents never fire
         sae.b_dec.copy_(x.mean(0))
-    m = reconstruction_metrics(sae, store, "resid.3")
+    m = reconstruction_metrics(sae, store, "resid.3", split="all")
     assert m["tokens"] == 1000
     assert m["fvu"] == pytest.approx(0.0, abs=1e-9) and m["explained_variance"] == pytest.approx(1.0)
     assert m["dead_frac"] == pytest.approx(1 / 3)
@@ -163,7 +163,7 @@ def test_metrics_known_answers(tmp_path):
     # a decoder that returns only b_dec = the mean: FVU exactly 1 on the pooled budget
     with torch.no_grad():
         sae.b_enc.fill_(-1e6)
-    m = reconstruction_metrics(sae, store, "resid.3", max_tokens=600)
+    m = reconstruction_metrics(sae, store, "resid.3", max_tokens=600, split="all")
     assert m["tokens"] == 600 and m["dead_frac"] == 1.0 and m["l0"] == 0.0
     mean_600 = x[:600].mean(0)
     want = float((x[:600] - x.mean(0)).pow(2).sum() / (x[:600] - mean_600).pow(2).sum())
@@ -174,8 +174,19 @@ def test_metrics_skip_bos_positions_and_budget(tmp_path):
     x = torch.randn(300, 4)
     store = store_of(tmp_path / "acts", x, positions=torch.arange(300) % 10)  # every 10th is BOS
     sae = SAE(SAEConfig(d_in=4, d_sae=8, arch="topk", k=2))
-    assert reconstruction_metrics(sae, store, "resid.3")["tokens"] == 270
-    assert reconstruction_metrics(sae, store, "resid.3", start=100, stop=200)["tokens"] == 90
+    assert reconstruction_metrics(sae, store, "resid.3", split="all")["tokens"] == 270
+    assert reconstruction_metrics(sae, store, "resid.3", split="all", start=100, stop=200)["tokens"] == 90
+
+
+def test_metrics_default_to_the_held_out_split(tmp_path):
+    """Train contexts filled with NaN do not touch held-out metrics (every 20th 50-token context)."""
+    x = torch.randn(2000, 4)
+    held = (torch.arange(2000) // 50) % 20 == 19
+    x[~held] = float("nan")
+    store = store_of(tmp_path / "acts", x)
+    sae = SAE(SAEConfig(d_in=4, d_sae=8, arch="topk", k=2))
+    m = reconstruction_metrics(sae, store, "resid.3")
+    assert m["split"] == "heldout" and m["tokens"] == 100 and m["fvu"] == m["fvu"]  # not NaN
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -17,19 +17,20 @@ QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 
 
 def reconstruction_metrics(sae: SAE, store: ActivationStore, key: str, max_tokens: int | None = None,
-                           *, start: int = 0, stop: int | None = None, batch_size: int = 4096,
-                           skip_positions: int = 1,
+                           *, split: str = "heldout", start: int = 0, stop: int | None = None,
+                           batch_size: int = 4096, skip_positions: int = 1,
                            quantiles: Sequence[float] = QUANTILES) -> dict:
-    """FVU, L0 and latent densities of ``sae`` on rows ``start:stop`` of ``store[key]``.
+    """FVU, L0 and latent densities of ``sae`` on the ``split`` tokens of ``store[key]``.
 
     Args:
         sae: the SAE (reads raw activations).
         store: activation store.
         key: store key, e.g. ``"resid.15"``.
-        max_tokens: budget: at most this many tokens (after dropping positions below
-            ``skip_positions``, the BOS / attention-sink token, as training does).
-        start, stop: row range of the store to read (e.g. a held-out tail).
-        batch_size: rows per chunk.
+        max_tokens: budget: at most this many tokens, the first ones of the split (after dropping
+            positions below ``skip_positions``, the BOS / attention-sink token, as training does).
+        split: "heldout" (contexts SAEs never train on), "train" or "all".
+        start, stop: row range of the store to read.
+        batch_size: rows read per chunk.
         skip_positions: drop tokens at context positions below this.
         quantiles: L0 quantiles to report.
 
@@ -41,7 +42,8 @@ def reconstruction_metrics(sae: SAE, store: ActivationStore, key: str, max_token
         1% / 10% of tokens), ``density`` (per-latent firing fraction) and ``fire_counts``.
 
     Raises:
-        ValueError: the key is missing, the SAE's width does not match, or no token is in range.
+        ValueError: the key or split is missing, the SAE's width does not match, or no token is
+            in range.
     """
     import numpy as np
     import torch
@@ -50,8 +52,10 @@ def reconstruction_metrics(sae: SAE, store: ActivationStore, key: str, max_token
     if sae.cfg.d_in != store.d_model:
         raise ValueError(f"{store.path}: {key} has width {store.d_model} but the SAE reads d_in="
                          f"{sae.cfg.d_in}; use the SAE trained on this model and site")
-    positions = store.tokens()[2]
-    stop = len(positions) if stop is None else min(stop, len(positions))
+    if split != "all" and "context_len" not in store.meta:
+        raise ValueError(f"{store.path}: meta.json has no context_len, so no {split} split; "
+                         "use split='all'")
+    stop = store.n_tokens if stop is None else min(stop, store.n_tokens)
     budget = max_tokens if max_tokens is not None else float("inf")
     n = 0
     sum_x = torch.zeros(sae.cfg.d_in, dtype=torch.float64)
@@ -62,8 +66,7 @@ def reconstruction_metrics(sae: SAE, store: ActivationStore, key: str, max_token
         for s in range(start, stop, batch_size):
             if n >= budget:
                 break
-            e = min(s + batch_size, stop)
-            x = store.load(key, s, e)[positions[s:e] >= skip_positions]
+            x = store.load(key, s, min(s + batch_size, stop), split=split, skip_positions=skip_positions)
             x = x[:int(min(len(x), budget - n))]
             if not len(x):
                 continue
@@ -78,16 +81,16 @@ def reconstruction_metrics(sae: SAE, store: ActivationStore, key: str, max_token
             sse += float((recon.double() - x64).pow(2).sum())
             n += len(x)
     if n == 0:
-        raise ValueError(f"{store.path}: no tokens of {key} in rows {start}:{stop} at positions >= "
-                         f"{skip_positions}")
+        raise ValueError(f"{store.path}: no {split} tokens of {key} in rows {start}:{stop} at "
+                         f"positions >= {skip_positions}")
     ss_dev = sum_x2 - float(sum_x.pow(2).sum()) / n
     fvu = sse / ss_dev if ss_dev > 0 else float("nan")
     l0 = torch.cat(l0s)
     hist = torch.bincount(l0)
     values = hist.nonzero()[:, 0]
     density = fire.double() / n
-    return {"key": key, "tokens": n, "fvu": fvu, "explained_variance": 1 - fvu, "mse": sse / n,
-            "l0": float(l0.double().mean()),
+    return {"key": key, "split": split, "tokens": n, "fvu": fvu, "explained_variance": 1 - fvu,
+            "mse": sse / n, "l0": float(l0.double().mean()),
             "l0_quantiles": {str(q): float(np.quantile(l0.numpy(), q)) for q in quantiles},
             "l0_hist": {"values": values.tolist(), "counts": hist[values].tolist()},
             "dead_frac": float((fire == 0).double().mean()),

@@ -76,7 +76,9 @@ class SAETrainConfig:
     shuffle_buffer: int = 262144
     """Rows shuffled together when reading the store."""
     max_tokens: int | None = None
-    """Training tokens; None: one pass over the store."""
+    """Training tokens; None: one pass over the split."""
+    split: str = "train"
+    """Store contexts to train on: "train" (all but the held-out contexts) or "all"."""
     checkpoint_every: int = 500
     """Steps between checkpoints (0: only at the end)."""
     log_every: int = 50
@@ -101,6 +103,9 @@ class SAETrainConfig:
             raise TrainError(f"SAETrainConfig.k: {self.k} must be between 1 and the width ({width})")
         if self.batch_size < 1:
             raise TrainError(f"SAETrainConfig.batch_size: {self.batch_size} must be positive")
+        if self.split not in ("train", "all"):
+            raise TrainError(f"SAETrainConfig.split: {self.split!r} is not train or all (held-out "
+                             "contexts are for measuring)")
         if not 0 <= self.decay_frac <= 1:
             raise TrainError(f"SAETrainConfig.decay_frac: {self.decay_frac} must be in [0, 1]")
         return replace(self, width=width, lr=self.lr or 2e-4 / math.sqrt(width / 16384),
@@ -350,7 +355,7 @@ class _Layer:
         hook, layer = hook_of(self.key)
         details = {"k": cfg.k, "lr": cfg.lr, "batch_size": cfg.batch_size, "steps": steps,
                    "tokens": tokens, "aux_k": cfg.aux_k, "aux_coef": cfg.aux_coef, "seed": cfg.seed,
-                   "input_scale": self.scale, "store_key": self.key}
+                   "input_scale": self.scale, "store_key": self.key, "split": cfg.split}
         sae_cfg = SAEConfig(d_in=store.d_model, d_sae=cfg.width,
                             arch="topk" if cfg.arch == "topk" else "jumprelu",
                             k=cfg.k if cfg.arch == "topk" else None, hook_name=hook, hook_layer=layer,
@@ -471,11 +476,15 @@ def _train(store: ActivationStore, keys: list[str], cfg: SAETrainConfig, out_dir
         _check_same(done["settings"], settings, done_file)
         return {key: load_sae(out_dir / key) for key in keys}
 
-    available = int((store.tokens()[2] >= 1).sum())
+    if cfg.split != "all" and "context_len" not in store.meta:
+        raise TrainError(f"{store.path}: meta.json has no context_len, so no held-out split; "
+                         "train with split='all'")
+    positions = store.tokens()[2]
+    available = int(((positions >= 1) & store.split_mask(0, len(positions), cfg.split)).sum())
     budget = min(cfg.max_tokens or available, available)
     steps = budget // cfg.batch_size
     if steps < 1:
-        raise TrainError(f"{store.path}: {budget} usable tokens, fewer than one batch of "
+        raise TrainError(f"{store.path}: {budget} usable {cfg.split} tokens, fewer than one batch of "
                          f"{cfg.batch_size}; lower batch_size or capture more")
     total = steps * cfg.batch_size
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else min(1000, steps // 20)
@@ -498,7 +507,7 @@ def _train(store: ActivationStore, keys: list[str], cfg: SAETrainConfig, out_dir
         logs[key] = open(out_dir / key / LOG_FILE, "a")
 
     batches = store.batches(keys, cfg.batch_size, shuffle_buffer=cfg.shuffle_buffer, seed=cfg.seed,
-                            max_tokens=total)
+                            max_tokens=total, split=cfg.split)
     if start == 0:
         n_init = max(1, min(steps, math.ceil(cfg.init_tokens / cfg.batch_size)))
         first = [next(batches) for _ in range(n_init)]
