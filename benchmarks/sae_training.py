@@ -66,17 +66,26 @@ def synthetic(n: int, d: int, width: int, seed: int, n_active: int = 24):
 
 
 def load_tokens(store, key: str, n_train: int, n_heldout: int):
-    """First n_train usable tokens for training, last n_heldout usable tokens held out (BOS dropped)."""
-    pos = store.tokens()[2]
-    usable = (pos >= 1).nonzero()[:, 0]
-    if len(usable) < n_train + n_heldout:
-        raise SystemExit(f"{store.path}: {len(usable)} usable tokens, fewer than --tokens + --heldout "
-                         f"({n_train + n_heldout})")
-    train_stop = int(usable[n_train - 1]) + 1
-    held_start = int(usable[-n_heldout])
-    train = store.load(key, 0, train_stop, dtype=store.meta["dtype"])[pos[:train_stop] >= 1]
-    held = store.load(key, held_start)[pos[held_start:] >= 1]
-    return train, held
+    """n_train tokens of the store's train split and n_heldout of its held-out split (BOS dropped)."""
+    import torch
+
+    if "context_len" not in store.meta:
+        raise SystemExit(f"{store.path}: meta.json has no context_len, so no held-out split")
+
+    def first(n, split):
+        parts, got = [], 0
+        for s in range(0, store.n_tokens, 1 << 20):
+            if got >= n:
+                break
+            part = store.load(key, s, s + (1 << 20), dtype=store.meta["dtype"], split=split, skip_positions=1)
+            parts.append(part[:n - got])
+            got += len(parts[-1])
+        if got < n:
+            raise SystemExit(f"{store.path}: {got} usable {split} tokens of {key}, fewer than {n}; "
+                             "lower --tokens / --heldout")
+        return torch.cat(parts)
+
+    return first(n_train, "train"), first(n_heldout, "heldout").float()
 
 
 def write_store(path: Path, key: str, x, dtype: str):
@@ -157,7 +166,8 @@ def main() -> None:
         train_x, held_x = load_tokens(src, key, args.tokens, args.heldout)
     d = train_x.shape[1]
     cfg = SAETrainConfig(arch=args.arch, width=args.width, k=args.k, batch_size=args.batch_size, lr=args.lr,
-                         checkpoint_every=0, log_every=1, threads=args.threads).resolve(d)
+                         checkpoint_every=0, log_every=1, threads=args.threads,
+                         split="all").resolve(d)  # the temporary store holds training tokens only
     steps = len(train_x) // cfg.batch_size
     warmup = min(1000, steps // 20)
     decay_steps = int(steps * cfg.decay_frac)
