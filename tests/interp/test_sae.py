@@ -170,6 +170,31 @@ def test_metrics_known_answers(tmp_path):
     assert m["fvu"] == pytest.approx(want, rel=1e-6)
 
 
+def test_fvu_typical_leaves_out_massive_activation_tokens(tmp_path):
+    """A few huge-norm tokens dominate pooled FVU; fvu_typical measures the ordinary ones alone."""
+    d = 8
+    x = torch.randn(1000, d)
+    x[::250] *= 500.0  # 4 "massive activation" tokens
+    store = store_of(tmp_path / "acts", x)
+    sae = SAE(SAEConfig(d_in=d, d_sae=2 * d, arch="standard"))
+    eye = torch.eye(d)
+    with torch.no_grad():  # exact: latent pairs (+x_i, -x_i) decoded back
+        sae.W_enc.copy_(torch.cat([eye, -eye], dim=1))
+        sae.W_dec.copy_(torch.cat([eye, -eye], dim=0))
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    m = reconstruction_metrics(sae, store, "resid.3", split="all")
+    assert m["outlier_tokens"] == 4 and m["fvu"] == pytest.approx(0.0, abs=1e-9)
+    assert m["fvu_typical"] == pytest.approx(0.0, abs=1e-9)
+    with torch.no_grad():  # a decoder at half scale: every token off by half of itself
+        sae.W_dec.mul_(0.5)
+    m = reconstruction_metrics(sae, store, "resid.3", split="all")
+    typ = x.norm(dim=-1) <= 10 * x.norm(dim=-1).median()
+    want = float((0.5 * x[typ]).pow(2).sum() / (x[typ] - x[typ].mean(0)).pow(2).sum())
+    assert m["fvu_typical"] == pytest.approx(want, rel=1e-6)
+    assert m["fvu"] == pytest.approx(0.25, rel=1e-2)  # pooled: the outliers' error dominates
+
+
 def test_metrics_skip_bos_positions_and_budget(tmp_path):
     x = torch.randn(300, 4)
     store = store_of(tmp_path / "acts", x, positions=torch.arange(300) % 10)  # every 10th is BOS

@@ -159,7 +159,8 @@ def eval_sae_cmd(
         (d / "metrics.json").write_text(json.dumps(res, indent=1))
         ce = (f", CE score {res['ce_score']:.3f}, dCE {res['delta_ce_nats']:.3f} nats, KL {res['kl']:.3f}"
               if "ce_score" in res and res["ce_score"] is not None else "")
-        out.print(f"{key}: FVU {res['fvu']:.3f}, L0 {res['l0']:.1f}, dead {res['dead_frac']:.1%}, "
+        out.print(f"{key}: FVU {res['fvu']:.3f} ({res['fvu_typical']:.3f} without {res['outlier_tokens']} "
+                  f"massive-norm tokens), L0 {res['l0']:.1f}, dead {res['dead_frac']:.1%}, "
                   f"dense>1% {res['dense_1pct_frac']:.1%}{ce} ({res['tokens']:,} held-out tokens) "
                   f"-> {d / 'metrics.json'}")
 
