@@ -14,11 +14,13 @@ the figure. ``fvu_typical`` therefore repeats the measurement without tokens who
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 from alignlab.interp.acts import ActivationStore
 from alignlab.interp.sae import SAE
 
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 OUTLIER_RATIO = 10.0
 """Tokens with a norm above this multiple of the median norm are left out of ``fvu_typical``."""
