@@ -70,6 +70,18 @@ def test_autointerp_writes_results_latents_and_browser(pipeline):
     assert "<html" in html and "http://" not in html.replace("http://www.w3.org", "")
 
 
+def test_autointerp_with_the_lexical_pair_needs_no_model_calls(pipeline):
+    root, _ = pipeline
+    r = runner.invoke(app, ["interp", "autointerp", "--sae", str(root / "sae" / "resid.1"),
+                            "--acts", str(root / "acts"), "--out", str(root / "lex"), "--explainer", "lexical",
+                            "--scorer", "lexical", "--n-latents", "6", "--n-neurons", "0", "--n-random", "4",
+                            "--tokens", "8192"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((root / "lex" / "results.json").read_text())
+    assert res["explainer"] == "lexical" and res["scorer"] == "lexical"
+    assert res["detection_bal_acc"]["n"] + res["counts"]["explainer_failures"] <= 6
+
+
 def test_probe_and_steer_commands(pipeline, tmp_path):
     root, spec = pipeline
     data = tmp_path / "p.jsonl"

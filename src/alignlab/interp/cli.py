@@ -235,8 +235,10 @@ def autointerp_cmd(
     sae: Path = typer.Option(..., help="An SAE folder, or the --out of train-sae (first SAE, or --key)."),
     acts: Path = typer.Option(..., help="Activation store with the SAE's layer (contexts come from it)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for latents.jsonl, results.json, report.html (resumes)."),
-    explainer: str = typer.Option(DEFAULT_TARGET, help="Model that writes labels (any spec; openai: for a strong one)."),
-    scorer: str = typer.Option(DEFAULT_TARGET, help="Model that answers detection/fuzzing (any spec)."),
+    explainer: str = typer.Option(DEFAULT_TARGET, help="Model that writes labels (any spec; openai: for a strong "
+                                                       "one; 'lexical': the most often marked tokens, no model)."),
+    scorer: str = typer.Option(DEFAULT_TARGET, help="Model that answers detection/fuzzing (any spec; 'lexical': "
+                                                    "token overlap with the label, no model)."),
     n_latents: int = typer.Option(200, help="Live SAE latents to label and score."),
     n_neurons: int = typer.Option(100, help="Baseline: random MLP neurons of the same block (0: skip)."),
     n_random: int = typer.Option(100, help="Baseline: latents of a random-weight SAE (0: skip)."),
@@ -272,13 +274,17 @@ def autointerp_cmd(
         _fail(f"{acts}: holds {', '.join(store.keys())}, not {skey} (the SAE's layer)")
     spec = store.meta.get("model_spec")
     target = _model(spec, store.meta.get("model_dtype", "float32")) if spec and n_neurons else None
-    ex = target if target is not None and explainer == spec else _model(explainer)
-    sc = ex if scorer == explainer else (target if target is not None and scorer == spec else _model(scorer))
-    tok = (target or ex).tokenizer if hasattr(target or ex, "tokenizer") else None
-    if tok is None:
-        from transformers import AutoTokenizer
+    def role(name: str):
+        if name == "lexical":
+            from alignlab.interp.lexical import LexicalModel
 
-        tok = AutoTokenizer.from_pretrained(store.meta.get("model_path", spec))
+            return LexicalModel()
+        return target if target is not None and name == spec else _model(name)
+
+    ex = role(explainer)
+    sc = ex if scorer == explainer else role(scorer)
+    holder = next((m for m in (target, ex, sc) if hasattr(m, "tokenizer")), None) or _model(spec)
+    tok = holder.tokenizer
     cfg = AutoInterpConfig(n_detection=n_detection, n_negative=n_negative, n_fuzzing=n_fuzzing,
                            scoring=scoring, seed=seed)
     with _progress("activations") as progress:
