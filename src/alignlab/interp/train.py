@@ -211,7 +211,6 @@ def sparse_step(params: dict, x, select: Callable, dead=None, aux_k: int = 0, au
     g_pre = g_vals * live
     # weight gradients: [F, B] sparse (transpose of the pattern, coalesced) times dense
     order = torch.argsort(cols, stable=True)
-    counts = torch.bincount(cols, minlength=n_lat)
     rows = torch.repeat_interleave(torch.arange(B), crow.diff())
     ind_t = torch.stack([cols[order], rows[order]])
 
