@@ -103,7 +103,7 @@ def train_sae_cmd(
     k: int = typer.Option(32, help="Active latents per token (per token on average for batchtopk)."),
     keys: Optional[str] = typer.Option(None, help="Comma list such as resid.15 (default: every key in the store)."),
     tokens: Optional[int] = typer.Option(None, help="Training tokens (default: every train-split token)."),
-    batch_size: int = typer.Option(4096),
+    batch_size: int = typer.Option(2048, help="Tokens per step (at a few million tokens, more steps beat larger batches)."),
     lr: Optional[float] = typer.Option(None, help="Learning rate (default scales with width)."),
     seed: int = typer.Option(0),
 ) -> None:

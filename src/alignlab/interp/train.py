@@ -57,7 +57,7 @@ class SAETrainConfig:
     """Active latents per token (an average for batchtopk)."""
     lr: float | None = None
     """Adam learning rate; None: 2e-4 / sqrt(width / 16384), as sparsify scales it."""
-    batch_size: int = 4096
+    batch_size: int = 2048
     """Tokens per step."""
     warmup_steps: int | None = None
     """Linear warm-up steps; None: min(1000, 5% of the steps)."""
