@@ -2,12 +2,14 @@
 
 Public API:
     write_redteam_report: the red-team report from a run's results dict, hits and examples.
+    render_feature_browser, read_latents_jsonl: the interpretability feature browser.
     bar_chart_svg, ladder_svg: inline SVG charts reusable by any report.
     format_pct, format_ci: how rates and 95% intervals are written in reports.
     check_html_in_browser: open a report in headless Chromium and collect errors (for tests).
 """
 
 from alignlab.report.browser import BrowserUnavailable, check_html_in_browser, open_page
+from alignlab.report.interp import read_latents_jsonl, render_feature_browser
 from alignlab.report.redteam import render_redteam_report, write_redteam_report
 from alignlab.report.svg import bar_chart_svg, format_ci, format_pct, ladder_svg
 
@@ -19,6 +21,8 @@ __all__ = [
     "format_pct",
     "ladder_svg",
     "open_page",
+    "read_latents_jsonl",
+    "render_feature_browser",
     "render_redteam_report",
     "write_redteam_report",
 ]
