@@ -51,21 +51,10 @@ MODEL_DIR = Path.home() / ".cache" / "alignlab" / "models" / "smollm2-135m-instr
 
 
 def score(encode, decode, x, width: int) -> dict:
-    """Pooled FVU, mean L0 and never-firing fraction on x."""
-    import torch
+    """Pooled FVU, mean L0 and never-firing fraction on x (sae_training.score, rounded)."""
+    from sae_training import score as pooled  # same folder: python puts it on sys.path
 
-    sse = l0 = 0.0
-    fired = torch.zeros(width, dtype=torch.bool)
-    with torch.no_grad():
-        for s in range(0, len(x), 4096):
-            xb = x[s:s + 4096]
-            z = encode(xb)
-            sse += float((decode(z) - xb).double().pow(2).sum())
-            l0 += float((z > 0).sum())
-            fired |= (z > 0).any(0)
-    ss = float((x.double() - x.double().mean(0)).pow(2).sum())
-    return {"fvu_heldout": round(sse / ss, 4), "l0_heldout": round(l0 / len(x), 2),
-            "dead_frac_heldout": round(float((~fired).float().mean()), 4)}
+    return {k: round(v, 4) for k, v in pooled(encode, decode, x, width).items()}
 
 
 def gather_docs(tokenizer, n_train_tokens: int, n_heldout_tokens: int):
