@@ -70,6 +70,13 @@ def test_autointerp_writes_results_latents_and_browser(pipeline):
     assert "<html" in html and "http://" not in html.replace("http://www.w3.org", "")
 
 
+def test_autointerp_names_the_keys_when_one_is_missing(pipeline):
+    root, _ = pipeline
+    r = runner.invoke(app, ["interp", "autointerp", "--sae", str(root / "sae"), "--key", "resid.9",
+                            "--acts", str(root / "acts"), "--out", str(root / "x")])
+    assert r.exit_code == 2 and "no SAE for key 'resid.9'; it holds resid.1, resid.2" in r.output
+
+
 def test_autointerp_with_the_lexical_pair_needs_no_model_calls(pipeline):
     root, _ = pipeline
     r = runner.invoke(app, ["interp", "autointerp", "--sae", str(root / "sae" / "resid.1"),
@@ -103,6 +110,7 @@ def test_probe_and_steer_commands(pipeline, tmp_path):
     (["train-sae", "--acts", "missing-dir", "--out", "o"], "no meta.json"),
     (["eval-sae", "--sae", ".", "--acts", "missing-dir"], "no meta.json"),
     (["steer", "--prompt", "p", "--direction", "nonsense"], "use sae:DIR:LATENT or probe:DIR:LAYER"),
+    (["autointerp", "--sae", ".", "--acts", ".", "--out", "o"], "no cfg.json in it or in its sub-folders"),
 ])
 def test_bad_input_is_one_clear_line(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

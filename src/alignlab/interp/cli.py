@@ -259,11 +259,10 @@ def autointerp_cmd(
     from alignlab.report.interp import read_latents_jsonl, render_feature_browser
 
     dirs = _sae_dirs(sae)
-    if key:
-        dirs = [d for d in dirs if d.name == key] or [sae] if (sae / "cfg.json").exists() else \
-            [d for d in dirs if d.name == key]
+    if key and not (sae / "cfg.json").exists():  # a train-sae folder: pick the key's SAE
+        dirs = [d for d in dirs if d.name == key]
         if not dirs:
-            _fail(f"{sae}: no SAE for key {key!r}")
+            _fail(f"{sae}: no SAE for key {key!r}; it holds {', '.join(p.name for p in _sae_dirs(sae))}")
     try:
         s = load_sae(dirs[0])
     except SAEError as e:
