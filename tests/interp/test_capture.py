@@ -153,3 +153,15 @@ def test_default_corpus_mixes_its_sources_offline():
     merged = list(interleave([[Doc("a" * 10, "x")] * 3, [Doc("b" * 30, "y")] * 3]))
     # drawn by characters given so far: x's three 10-char docs balance y's first 30-char doc
     assert [d.source for d in merged] == ["x", "y", "x", "x", "y", "y"]
+
+
+def test_hf_corpus_reads_a_datasets_folder_offline(tmp_path):
+    """`hf:` goes through datasets.load_dataset; a local folder exercises it without a hub."""
+    pytest.importorskip("datasets")
+    d = tmp_path / "ds"
+    d.mkdir()
+    (d / "train.jsonl").write_text("\n".join(json.dumps({"text": f"doc {i}"}) for i in range(5)))
+    docs = list(open_corpus(f"hf:{d}"))
+    assert [x.text for x in docs] == [f"doc {i}" for i in range(5)]
+    with pytest.raises(CorpusError, match="cannot load"):
+        list(open_corpus(f"hf:{tmp_path / 'nothing-here'}"))
