@@ -146,6 +146,7 @@ class ActivationStore:
             raise ActsError(f"{meta_file}: format is {self.meta.get('format')!r}, expected {FORMAT!r}")
         if not self.meta["shards"]:
             raise ActsError(f"{self.path}: holds no shards yet; run the capture (it resumes)")
+        self._tokens = None
 
     @property
     def layers(self) -> list[int]:
@@ -189,15 +190,18 @@ class ActivationStore:
         return safe_open(str(self.path / self.meta["shards"][i]["file"]), framework="pt")
 
     def tokens(self):
-        """``(token_ids, doc_ids, positions)`` over the whole store, int64 tensors."""
+        """``(token_ids, doc_ids, positions)`` over the whole store, int64 tensors (read once)."""
         import torch
 
+        if self._tokens is not None:
+            return self._tokens
         parts = [[], [], []]
         for i in range(len(self.meta["shards"])):
             with self._shard(i) as f:
                 for j, name in enumerate(("token_ids", "doc_ids", "positions")):
                     parts[j].append(f.get_tensor(name).long())
-        return tuple(torch.cat(p) for p in parts)
+        self._tokens = tuple(torch.cat(p) for p in parts)
+        return self._tokens
 
     def load(self, key: str, start: int = 0, stop: int | None = None, dtype: str = "float32",
              split: str = "all", skip_positions: int = 0):

@@ -10,13 +10,14 @@ capture resumes where the last shard ended.
 from __future__ import annotations
 
 import time
+from itertools import chain
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from alignlab.interp.acts import ActivationStore, ActivationWriter
 from alignlab.interp.corpus import Doc
-from alignlab.interp.hooks import StopForward, base_model, check_layers, hf_parts, hooks
+from alignlab.interp.hooks import base_model, check_layers, hf_parts, hooks
 
 SITES = ("resid", "mlp_out")
 
@@ -136,14 +137,11 @@ def capture(model, docs: Iterable[Doc], out: str | Path, config: CaptureConfig,
             ids = torch.tensor([c[0] for c in batch], device=device)
             got: dict[str, torch.Tensor] = {}
             read = {k: (lambda t, k=k: got.__setitem__(k, t)) for k in keys}
-            try:
-                with hooks(lm, read=read, stop_after=layers[-1]):
-                    body(input_ids=ids, use_cache=False)
-            except StopForward:
-                pass
+            with hooks(lm, read=read, stop_after=layers[-1]):
+                body(input_ids=ids, use_cache=False)
             flat = {k: v.reshape(-1, d_model) for k, v in got.items()}
-            writer.add(flat, sum((c[0] for c in batch), []), sum((c[1] for c in batch), []),
-                       sum((c[2] for c in batch), []), contexts=len(batch))
+            writer.add(flat, *(list(chain.from_iterable(c[j] for c in batch)) for j in range(3)),
+                       contexts=len(batch))
             for c in batch:
                 for src, n in c[3].items():
                     counts[src] = counts.get(src, 0) + n

@@ -9,9 +9,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
-
-class WhiteBoxRequired(TypeError):
-    """The operation needs an in-process HF model (activations, hooks)."""
+from alignlab.models.base import WhiteBoxRequired
 
 
 class StopForward(Exception):
@@ -83,7 +81,8 @@ def hooks(lm, *, read: dict[str, Callable] | None = None, edit: dict[int, Callab
         lm: transformers causal LM.
         read: ``{"resid.L" | "mlp_out.L": fn(tensor)}`` called with that site's output.
         edit: ``{L: fn(hidden) -> hidden}`` replacing block ``L``'s output (steering, splicing).
-        stop_after: raise :class:`StopForward` once block ``stop_after`` has run (reads done).
+        stop_after: end the forward pass once block ``stop_after`` has run (its reads done); the
+            :class:`StopForward` this raises is swallowed on leaving the block.
     """
     blocks = decoder_layers(lm)
     handles = []
@@ -101,7 +100,10 @@ def hooks(lm, *, read: dict[str, Callable] | None = None, edit: dict[int, Callab
             def stop(m, i, o):
                 raise StopForward
             handles.append(blocks[stop_after].register_forward_hook(stop))
-        yield
+        try:
+            yield
+        except StopForward:
+            pass
     finally:
         for h in handles:
             h.remove()

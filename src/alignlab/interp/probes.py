@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from alignlab.interp.hooks import StopForward, base_model, check_layers, hf_parts, hooks
+from alignlab.interp.hooks import base_model, check_layers, hf_parts, hooks
 
 
 class ProbeDataError(ValueError):
@@ -96,11 +96,8 @@ def token_activations(model, texts: Sequence[str], layers: Sequence[int], batch_
                 mask[r, :len(seqs[i])] = 1
             got: dict[str, torch.Tensor] = {}
             read = {f"resid.{l}": (lambda t, l=l: got.__setitem__(l, t)) for l in layers}
-            try:
-                with hooks(lm, read=read, stop_after=layers[-1]):
-                    body(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-            except StopForward:
-                pass
+            with hooks(lm, read=read, stop_after=layers[-1]):
+                body(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
             for l in layers:
                 for r, i in enumerate(idx):
                     out[l][i] = got[l][r, 1:len(seqs[i])].float().cpu()

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Callable
 
 from alignlab.interp.acts import ActivationStore
-from alignlab.interp.hooks import StopForward, base_model, decoder_layers, hf_parts, hooks
+from alignlab.interp.hooks import base_model, decoder_layers, hf_parts, hooks
 
 
 def token_table(store: ActivationStore, n_tokens: int, tokenizer):
@@ -78,16 +78,34 @@ def random_sae_like(sae, seed: int):
     return SAE(cfg)
 
 
+def down_proj(lm, layer: int):
+    """Block ``layer``'s MLP output projection; its input is the MLP's neuron activations."""
+    mlp = decoder_layers(lm)[layer].mlp
+    down = getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
+    if down is None:
+        raise ValueError(f"cannot find the down projection of block {layer}'s MLP ({type(mlp).__name__})")
+    return down
+
+
+def _sampled(encode: Callable, x, n: int, seed: int, bos):
+    """Firing counts of every latent over ``x`` and the activations of ``n`` sampled live ones
+    (BOS rows zeroed)."""
+    import torch
+
+    counts, _ = _encode_columns(encode, x)
+    ids = sample_live(counts, n, seed)
+    _, acts = _encode_columns(encode, x, torch.tensor(ids))
+    acts[bos] = 0
+    return counts, ids, acts
+
+
 def mlp_neurons(model, store: ActivationStore, layer: int, n_tokens: int, neuron_ids: list[int],
                 batch_size: int = 16, progress: Callable[[int, int], None] | None = None):
     """Activations ``[n, len(neuron_ids)]`` of block ``layer``'s MLP neurons on the store's first contexts."""
     import torch
 
     _, lm, _ = hf_parts(model)
-    mlp = decoder_layers(lm)[layer].mlp
-    down = getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
-    if down is None:
-        raise ValueError(f"cannot find the down projection of block {layer}'s MLP ({type(mlp).__name__})")
+    down = down_proj(lm, layer)
     ids = store.tokens()[0]
     t = int(store.meta["context_len"])
     n_ctx = max(1, min(len(ids), n_tokens) // t)
@@ -100,11 +118,8 @@ def mlp_neurons(model, store: ActivationStore, layer: int, n_tokens: int, neuron
     try:
         with torch.inference_mode():
             for s in range(0, n_ctx, batch_size):
-                try:
-                    with hooks(lm, stop_after=layer):
-                        body(input_ids=ctx[s:s + batch_size].to(device), use_cache=False)
-                except StopForward:
-                    pass
+                with hooks(lm, stop_after=layer):
+                    body(input_ids=ctx[s:s + batch_size].to(device), use_cache=False)
                 if progress:
                     progress(min(s + batch_size, n_ctx), n_ctx)
     finally:
@@ -124,24 +139,16 @@ def build_sources(sae, store: ActivationStore, key: str, n_tokens: int, n_latent
     n = max(t, n_tokens // t * t)
     x = store.load(key, 0, n)
     bos = (store.tokens()[2][:len(x)] == 0)
-    counts, _ = _encode_columns(sae.encode, x)
-    ids = sample_live(counts, n_latents, seed)
-    _, acts = _encode_columns(sae.encode, x, torch.tensor(ids))
-    acts[bos] = 0
+    counts, ids, acts = _sampled(sae.encode, x, n_latents, seed, bos)
     sources = {"sae": (acts, ids)}
     live = int((counts > 0).sum())
     info = {"tokens": len(x), "sae_live": live, "sae_width": int(sae.cfg.d_sae),
             "sae_mean_density_sampled": float((acts > 0).float().mean())}
     if n_random:
-        rnd = random_sae_like(sae, seed + 1)
-        rc, _ = _encode_columns(rnd.encode, x)
-        rids = sample_live(rc, n_random, seed + 2)
-        _, racts = _encode_columns(rnd.encode, x, torch.tensor(rids))
-        racts[bos] = 0
+        _, rids, racts = _sampled(random_sae_like(sae, seed + 1).encode, x, n_random, seed + 2, bos)
         sources["random_sae"] = (racts, rids)
     if n_neurons and model is not None:
-        width = decoder_layers(hf_parts(model)[1])[sae.cfg.hook_layer].mlp
-        d_mlp = (getattr(width, "down_proj", None) or getattr(width, "c_proj")).in_features
+        d_mlp = down_proj(hf_parts(model)[1], sae.cfg.hook_layer).in_features
         g = torch.Generator().manual_seed(seed + 3)
         nids = sorted(torch.randperm(d_mlp, generator=g)[:n_neurons].tolist())
         dense = mlp_neurons(model, store, sae.cfg.hook_layer, len(x), nids,

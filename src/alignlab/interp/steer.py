@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-from alignlab.interp.hooks import check_layers, decoder_layers, hf_parts, hooks
+from alignlab.interp.hooks import check_layers, hf_parts, hooks
 
 
 def unit(direction):
@@ -92,5 +92,4 @@ def typical_norm(model, texts: Sequence[str], layer: int) -> float:
     return float(torch.cat([a.norm(dim=-1) for a in acts]).median())
 
 
-__all__ = ["steer", "sae_direction", "diff_of_means", "mean_activation", "typical_norm", "unit",
-           "decoder_layers"]
+__all__ = ["steer", "sae_direction", "diff_of_means", "mean_activation", "typical_norm", "unit"]

@@ -143,12 +143,8 @@ class HFModel(ChatModel):
         dev = self.device
         pad = self.tokenizer.pad_token_id
         n = len(prompts)
-        width = max(len(p) for p in prompts)
-        ids = torch.full((n, width), pad, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for r, p in enumerate(prompts):
-            ids[r, width - len(p):] = torch.tensor(p)
-            mask[r, width - len(p):] = 1
+        ids, mask = _left_pad(prompts, pad)
+        width = ids.shape[1]
         ids, mask = ids.to(dev), mask.to(dev)
         gen = None
         if config.temperature > 0:
@@ -285,32 +281,22 @@ class HFModel(ChatModel):
         out = [[0.0] * len(c) for c in continuations]
         # Conversations whose candidates are all single tokens (Yes/No, A/B/C/D) need one forward
         # pass of the prompt: every candidate is read from the same next-token distribution.
-        single = {i for i in range(len(continuations))
-                  if all(len(c) == 1 for i2, _, _, c in pairs if i2 == i)} if pairs else set()
+        multi = {i for i, _, _, c in pairs if len(c) > 1}
+        single = {i for i, cands in enumerate(continuations) if cands} - multi
         prompts = {i: p for i, _, p, _ in pairs if i in single}
-        for i, lp in zip(prompts, self._next_token_logprobs(list(prompts.values()))):
-            for i2, j, _, c in pairs:
-                if i2 == i:
-                    out[i][j] = float(lp[c[0]])
+        lps = dict(zip(prompts, self._next_token_logprobs(list(prompts.values()))))
+        for i, j, _, c in pairs:
+            if i in single:
+                out[i][j] = float(lps[i][c[0]])
         pairs = [t for t in pairs if t[0] not in single]
-        pad = self.tokenizer.pad_token_id
         pairs.sort(key=lambda t: len(t[2]) + len(t[3]), reverse=True)
         with torch.inference_mode():
             for s in range(0, len(pairs), self.batch_size):
                 chunk = pairs[s:s + self.batch_size]
-                seqs = [p + c for _, _, p, c in chunk]
-                width = max(len(x) for x in seqs)
                 keep = max(len(c) for _, _, _, c in chunk) + 1
-                ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-                mask = torch.zeros_like(ids)
-                for r, x in enumerate(seqs):  # left padding: every continuation ends at the last column
-                    ids[r, width - len(x):] = torch.tensor(x)
-                    mask[r, width - len(x):] = 1
-                position = (mask.cumsum(-1) - 1).clamp(min=0)
-                # Vocabulary logits only for the last ``keep`` positions: a scored continuation is
-                # short, and full-width logits (width x 49k vocab x batch) dominate time and memory.
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                    position_ids=position.to(self.device), logits_to_keep=keep).logits.float()
+                # left padding: every continuation ends at the last column
+                ids, logits = self._tail_logits([p + c for _, _, p, c in chunk], keep)
+                width = ids.shape[1]
                 lp = torch.log_softmax(logits[:, :-1], dim=-1)  # position j predicts column width-keep+j+1
                 targets = ids[:, width - keep + 1:].to(self.device)
                 tok_lp = lp.gather(-1, targets[..., None]).squeeze(-1)
@@ -324,23 +310,36 @@ class HFModel(ChatModel):
 
         res: list = [None] * len(prompts)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
-        pad = self.tokenizer.pad_token_id
         with torch.inference_mode():
             for s in range(0, len(order), self.batch_size):
                 idx = order[s:s + self.batch_size]
-                width = max(len(prompts[i]) for i in idx)
-                ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros_like(ids)
-                for r, i in enumerate(idx):
-                    ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
-                    mask[r, width - len(prompts[i]):] = 1
-                position = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                    position_ids=position.to(self.device), logits_to_keep=1).logits.float()
+                _, logits = self._tail_logits([prompts[i] for i in idx], 1)
                 lp = torch.log_softmax(logits[:, -1], dim=-1).cpu()
                 for r, i in enumerate(idx):
                     res[i] = lp[r]
         return res
+
+    def _tail_logits(self, seqs: list[list[int]], keep: int):
+        """``(ids, logits)`` of left-padded ``seqs``, with vocabulary logits for the last ``keep``
+        positions only (full-width logits, width x 49k vocab x batch, dominate time and memory)."""
+        ids, mask = _left_pad(seqs, self.tokenizer.pad_token_id)
+        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                            position_ids=position.to(self.device), logits_to_keep=keep).logits.float()
+        return ids, logits
+
+
+def _left_pad(seqs: list[list[int]], pad: int):
+    """``(ids, mask)`` long tensors with every sequence right-aligned (left padding)."""
+    import torch
+
+    width = max(len(x) for x in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for r, x in enumerate(seqs):
+        ids[r, width - len(x):] = torch.tensor(x)
+        mask[r, width - len(x):] = 1
+    return ids, mask
 
 
 def _top_p(probs, top_p: float):
