@@ -479,6 +479,10 @@ from alignlab.interp.cli import interp_app  # noqa: E402
 
 app.add_typer(interp_app, name="interp")
 
+from alignlab.evals.cli import eval_app  # noqa: E402
+
+app.add_typer(eval_app, name="eval")
+
 
 def main() -> None:  # pragma: no cover
     app()

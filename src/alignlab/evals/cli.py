@@ -1,0 +1,167 @@
+"""``alignlab eval``: run suites, validate judges, compare runs, generate items, export logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+eval_app = typer.Typer(help="Behavioural evaluations: suites with judges, CIs and unscorable counts.",
+                       invoke_without_command=True)
+
+DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
+
+
+def _cli():
+    from alignlab import cli
+
+    return cli
+
+
+@eval_app.callback()
+def eval_run(
+    ctx: typer.Context,
+    model: str = typer.Option(DEFAULT_MODEL, help="Model under evaluation (spec)."),
+    suite: Optional[str] = typer.Option(None, help="Suite name, a comma list, or 'all' (default: all "
+                                                   "unless --items is given)."),
+    items: Optional[Path] = typer.Option(None, help="Extra items: alignlab JSONL or anthropics/evals JSONL."),
+    judge: str = typer.Option(DEFAULT_MODEL, help="Judge model spec for free-form items, or 'none' "
+                                                  "(then they are unscorable; misuse uses the heuristic)."),
+    judge_mode: str = typer.Option("auto", help="Judge mode: auto, generate or logprob."),
+    limit: Optional[int] = typer.Option(None, help="Items per suite, stratified by kind and subtype."),
+    seed: int = typer.Option(0),
+    max_new_tokens: int = typer.Option(128, help="Reply length for free-form turns and agentic steps."),
+    max_steps: int = typer.Option(4, help="Most model turns in an agentic rollout."),
+    mc_mode: str = typer.Option("auto", help="Multiple choice: logprob, generate or auto."),
+    persona: bool = typer.Option(False, "--persona", help="Also map persona space and drift (white-box)."),
+    batch_size: int = typer.Option(32, help="Rows per batch for hf/embedded models."),
+    concurrency: int = typer.Option(8, help="Parallel requests for openai models."),
+    workspace: Path = typer.Option(Path("alignlab-runs"), help="Run store folder."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where results go (default: the run's artifacts)."),
+    resume: Optional[str] = typer.Option(None, help="Run id to resume."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the completion cache."),
+) -> None:
+    """Evaluate a model on behavioural suites: rates with 95% CIs, unscorable counts, a report."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cli = _cli()
+    cli._quiet_hf()
+    from alignlab.evals.items import ItemError, resolve_items
+    from alignlab.evals.judge import make_eval_judge
+    from alignlab.evals.runner import run_eval
+    from alignlab.evals.score import EvalConfig
+    from alignlab.models import SpecError, load_model
+    from alignlab.store import RunNotFound, Workspace
+
+    if mc_mode not in ("auto", "logprob", "generate"):
+        cli._fail(f"--mc-mode must be auto, logprob or generate, not {mc_mode!r}")
+    try:
+        its = resolve_items(suite or (None if items else "all"), items, limit, seed)
+    except ItemError as e:
+        cli._fail(str(e))
+    ws = Workspace(workspace)
+    cache = None if no_cache else ws.root / "completions.sqlite"
+    opts = {"batch_size": batch_size, "concurrency": concurrency}
+    try:
+        tgt = load_model(model, cache=cache, **opts)
+        jdg = make_eval_judge(judge, mode=judge_mode, cache=cache, **opts)
+    except (SpecError, RuntimeError, FileNotFoundError, ValueError) as e:
+        cli._fail(str(e))
+    cfg = EvalConfig(max_new_tokens=max_new_tokens, seed=seed, max_steps=max_steps, mc_mode=mc_mode)
+    names = sorted({it.suite for it in its})
+    cli.console.print(f"eval: {len(its)} items in {len(names)} suites ({', '.join(names)}) on {model}, "
+                      f"judge {jdg.name}")
+    with cli._progress("items") as progress:
+        try:
+            res = run_eval(tgt, its, jdg, ws, cfg, resume=resume, out_dir=out_dir, on_progress=progress,
+                           extra={"model_spec": model, "judge_spec": judge, "limit": limit,
+                                  "items_file": str(items) if items else None})
+        except (RunNotFound, ValueError) as e:
+            cli._fail(str(e).strip("'\""))
+    where = Path(out_dir) if out_dir else ws.artifacts_dir(res["run_id"])
+    if persona:
+        _persona_into(tgt, res, where, cli)
+    print_summary(res)
+    cli.out.print(f"\nrun id {res['run_id']}  ->  {where}/results.json, samples.jsonl, report.html")
+
+
+def _persona_into(model, res: dict, where: Path, cli) -> None:
+    """Run persona map and drift on the target and rewrite the report with them."""
+    from alignlab.evals.runner import write_outputs
+    from alignlab.models.base import WhiteBoxRequired
+
+    try:
+        from alignlab.evals import persona as P
+        from alignlab.evals import drift as D
+    except ImportError as e:  # pragma: no cover - the persona modules ship with the package
+        cli._fail(f"persona analysis unavailable: {e}")
+    with cli._progress("persona map") as progress:
+        try:
+            pm = P.persona_map(model, P.load_personas(), out_dir=where / "persona", on_progress=progress)
+            dr = D.persona_drift(model, pm, D.load_conversations(), out_dir=where / "persona",
+                                 on_progress=progress)
+        except WhiteBoxRequired as e:
+            cli._fail(str(e))
+    res["persona"] = {"map": str(where / "persona" / "persona.json"), "drift": str(where / "persona" / "drift.json")}
+    samples = [json.loads(x) for x in (where / "samples.jsonl").read_text().splitlines() if x.strip()]
+    write_outputs(res, samples, where, persona=pm, drift=dr)
+
+
+def print_summary(res: dict) -> None:
+    cli = _cli()
+    t = Table("suite", "rate", "95% CI", "k/n", "unscorable", "judge refusals", "by kind (rate, k/n; mc chance)")
+    for name, s in res["suites"].items():
+        kinds = "; ".join(f"{k} {cli._pct(r['rate'])} {r['k']}/{r['n']}" +
+                          (f" (chance {cli._pct(r['chance'])})" if r.get("chance") is not None else "")
+                          for k, r in s["by_kind"].items())
+        t.add_row(name, cli._pct(s["rate"]), cli._ci(s["ci"]), f"{s['k']}/{s['n']}", str(s["n_unscorable"]),
+                  str(s["n_judge_refusals"]), kinds)
+    cli.out.print(t)
+    for name, s in res["suites"].items():
+        cli.out.print(f"{name}: the rate counts items where the model {s['behaviour']}", highlight=False)
+    for name, s in res["suites"].items():
+        if s.get("control"):
+            c = s["control"]
+            cli.out.print(f"{name} controls (no wrongdoing present): {cli._pct(c['rate'])} {cli._ci(c['ci'])} "
+                          f"{c['k']}/{c['n']}")
+    if res.get("judge_caveat"):
+        cli.console.print(f"[yellow]judge caveat:[/] {res['judge_caveat']}", highlight=False)
+
+
+@eval_app.command("validate-judge")
+def validate_judge_cmd(
+    judge: str = typer.Option(DEFAULT_MODEL, help="Judge model spec, or 'none' (the detector and "
+                                                  "the heuristic harm judge only)."),
+    judge_mode: str = typer.Option("auto", help="auto, generate or logprob."),
+    labels: Optional[Path] = typer.Option(None, help="Labels JSONL (default: the packaged set)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the report as JSON here."),
+    batch_size: int = typer.Option(16),
+) -> None:
+    """Agreement of a judge (and of the agentic detector) with hand labels, per suite."""
+    cli = _cli()
+    cli._quiet_hf()
+    from alignlab.evals.items import ItemError
+    from alignlab.evals.judge import make_eval_judge
+    from alignlab.evals.validate import load_judge_labels, validate_eval_judge
+    from alignlab.models import SpecError
+
+    try:
+        rows = load_judge_labels(labels)
+        j = make_eval_judge(judge, mode=judge_mode, batch_size=batch_size)
+    except (ItemError, SpecError, RuntimeError, ValueError) as e:
+        cli._fail(str(e))
+    rep = validate_eval_judge(j, rows)
+    t = Table("suite", "scorer", "n", "unscorable", "base rate", "accuracy", "95% CI", "kappa", "precision", "recall")
+    fmt = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
+    for suite, per in rep["suites"].items():
+        for scorer, r in per.items():
+            t.add_row(suite, scorer, str(r["n"]), str(r["n_unscorable"]), fmt(r.get("base_rate")),
+                      fmt(r["accuracy"]), cli._ci(r.get("accuracy_ci")), fmt(r["kappa"]),
+                      fmt(r["precision"]), fmt(r["recall"]))
+    cli.out.print(f"judge {rep['judge']} on {rep['n_labels']} hand-labelled transcripts")
+    cli.out.print(t)
+    if out_file:
+        out_file.write_text(json.dumps(rep, indent=2))
