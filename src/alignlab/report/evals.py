@@ -1,0 +1,713 @@
+"""The evaluations report: one self-contained, offline HTML page for ``alignlab eval`` and ``persona``.
+
+The page holds the run's header, a table and a bar chart of each suite's rate (95% CI, counts,
+unscorable items apart, judge refusals, chance and position bias of multiple-choice parts), an
+optional A/B comparison, a filterable browser of item transcripts, and the persona sections: the
+persona-space scatter, trait AUROCs and steering curves, drift trajectories and activation capping.
+Text from models or users is escaped by Jinja2's autoescape, the charts are inline SVG (``svg.py``
+and ``xy_chart_svg`` here), and the one inline script (the transcript filter, in
+``templates/evals_filter.js``) is pinned by a Content-Security-Policy hash and only writes text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+from markupsafe import Markup
+
+from alignlab.report.redteam import _clip, _environment, _fmt_duration, _script_hash, select_shown
+from alignlab.report.svg import (
+    _ROW_H,
+    _TOP,
+    LADDER_LEVELS,
+    _esc,
+    _num,
+    bar_chart_svg,
+    format_ci,
+    format_pct,
+    ladder_svg,
+)
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+MAX_RECORDS_SHOWN = 400
+"""Item transcripts drawn at most (round-robin over suite × subtype × outcome); the rest are counted."""
+MAX_CONVERSATIONS_SHOWN = 200
+"""Drift conversations drawn (as lines and readable turns) at most."""
+CHART_WIDTH = 580
+PALETTE = ["#3b6fb6", "#b5473a", "#3f8f5a", "#c7881c", "#7a4fb0", "#2a8f9d", "#8a5a44", "#c2508a"]
+"""Series colours, in order of first appearance."""
+KIND_COLORS = {"default": "#1f2733", "role": "#3b6fb6", "trait+": "#c7881c", "trait-": "#2a8f9d"}
+"""Colour of each kind of point in the persona-space scatter (other kinds take PALETTE colours)."""
+OUTCOMES = {"shows": "shows behaviour", "not": "does not", "unscorable": "unscorable"}
+"""Outcome of an item: behaviour true / false / null. Unscorable is never folded into either side."""
+CONDITIONS = ["none", "axis_cap", "random_cap"]
+"""Activation-capping conditions, in display order."""
+_MUTED, _TEXT, _GRID = "#5b6577", "#1f2733", "#e3e7ee"
+UNSCORABLE_COLOR, CHANCE_COLOR = "#7a63b3", "#e07b00"
+_SCRIPT = (TEMPLATE_DIR / "evals_filter.js").read_text(encoding="utf-8")
+
+
+# --- input checks ------------------------------------------------------------------------------
+
+def _finite(x: Any, where: str) -> float | None:
+    """``x`` as a float; None when missing or NaN; ValueError naming ``where`` when not a number."""
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise ValueError(f"{where}: must be a number or null, got {x!r}; fix the file that produced it")
+    return float(x) if math.isfinite(x) else None
+
+
+def _prob(x: Any, where: str) -> float | None:
+    p = _finite(x, where)
+    if p is not None and not 0.0 <= p <= 1.0:
+        raise ValueError(f"{where}: must be a proportion in [0, 1] or null, got {x!r}")
+    return p
+
+
+def _pair(x: Any, where: str, unit: bool = True) -> tuple[float, float] | None:
+    """A (lo, hi) interval, checked lo <= hi (and inside [0, 1] when ``unit``); None when absent."""
+    if x is None:
+        return None
+    if not isinstance(x, (list, tuple)) or len(x) != 2:
+        raise ValueError(f"{where}: must be [lo, hi] or null, got {x!r}")
+    lo, hi = _finite(x[0], where), _finite(x[1], where)
+    if lo is None or hi is None:
+        return None
+    if lo > hi or (unit and not 0.0 <= lo <= hi <= 1.0):
+        raise ValueError(f"{where}: must satisfy {'0 <= ' if unit else ''}lo <= hi"
+                         f"{' <= 1' if unit else ''}, got {list(x)}")
+    return (lo, hi)
+
+
+def _count(x: Any, where: str) -> int:
+    if x is None:
+        return 0
+    if isinstance(x, bool) or not isinstance(x, int) or x < 0:
+        raise ValueError(f"{where}: must be a non-negative integer, got {x!r}")
+    return x
+
+
+def _obj(x: Any, where: str, what: str) -> dict[str, Any]:
+    if x is None:
+        return {}
+    if not isinstance(x, dict):
+        raise ValueError(f"{where}: must be an object ({what}), got {type(x).__name__}")
+    return x
+
+
+def _rate(d: Any, where: str) -> dict[str, Any]:
+    """A RATE dict checked and with every key present: rate, ci, k, n, n_unscorable, note."""
+    d = _obj(d, where, "rate, ci, k, n, n_unscorable")
+    r = {"rate": _prob(d.get("rate"), f"{where}.rate"), "ci": _pair(d.get("ci"), f"{where}.ci"),
+         "k": _count(d.get("k"), f"{where}.k"), "n": _count(d.get("n"), f"{where}.n"),
+         "n_unscorable": _count(d.get("n_unscorable"), f"{where}.n_unscorable")}
+    if r["k"] > r["n"]:
+        raise ValueError(f"{where}: k={r['k']} exceeds n={r['n']}; n counts decided items")
+    r["note"] = f"{r['k']}/{r['n']}" + (f", {r['n_unscorable']} unscorable" if r["n_unscorable"] else "")
+    r["pct"], r["ci_text"] = format_pct(r["rate"]), format_ci(r["ci"]).removeprefix("95% CI ") or "—"
+    return r
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _fmt_p(p: float | None) -> str:
+    return "—" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _fmt_pp(d: float | None) -> str:
+    return "—" if d is None else f"{100 * d:+.1f} pp"
+
+
+def _fmt_ci_pp(ci: tuple[float, float] | None) -> str:
+    return "—" if ci is None else f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f} pp"
+
+
+# --- small SVGs --------------------------------------------------------------------------------
+
+def outcome_bar_svg(k: int, n: int, n_unscorable: int, width: int = 120) -> str:
+    """A stacked strip: shows behaviour (k), does not (n - k), unscorable, widths proportional.
+
+    Each segment is a ``rect.seg-{shows,not,unscorable}`` with ``data-count``.
+    """
+    total = n + n_unscorable
+    parts = [("shows", k, "#b5473a"), ("not", n - k, "#3f8f5a"), ("unscorable", n_unscorable, UNSCORABLE_COLOR)]
+    tip = f"{k} shows behaviour, {n - k} does not, {n_unscorable} unscorable"
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="outcome-bar" viewBox="0 0 {width} 10" '
+           f'width="{width}" height="10" role="img" aria-label="{_esc(tip)}"><title>{_esc(tip)}</title>',
+           f'<rect x="0" y="0" width="{width}" height="10" fill="{_GRID}"/>']
+    x = 0.0
+    for name, c, color in parts:
+        w = 0.0 if total == 0 else c / total * width
+        out.append(f'<rect class="seg-{name}" x="{_num(x)}" y="0" width="{_num(w)}" height="10" '
+                   f'fill="{color}" data-count="{c}"/>')
+        x += w
+    return "".join(out) + "</svg>"
+
+
+def diff_svg(diff: float | None, ci: tuple[float, float] | None, scale: float = 1.0,
+             width: int = 160) -> str:
+    """A one-row forest plot of a difference on [-scale, scale]: zero line, point and CI line."""
+    def px(v: float) -> float:
+        return 4 + (max(-scale, min(scale, v)) / scale + 1) / 2 * (width - 8)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="diff-plot" viewBox="0 0 {width} 16" '
+           f'width="{width}" height="16" role="img" aria-label="difference B − A">',
+           f'<line x1="{_num(px(0))}" y1="1" x2="{_num(px(0))}" y2="15" stroke="#8a94a6" '
+           'stroke-dasharray="2 2"/>']
+    if ci is not None:
+        out.append(f'<line class="diff-ci" x1="{_num(px(ci[0]))}" y1="8" x2="{_num(px(ci[1]))}" '
+                   f'y2="8" stroke="{_TEXT}" stroke-width="1.5"/>')
+    if diff is not None:
+        out.append(f'<circle class="diff-point" cx="{_num(px(diff))}" cy="8" r="3.5" fill="#3b6fb6"/>')
+    return "".join(out) + "</svg>"
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    raw = (hi - lo) / max(1, n - 1)
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    return [round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def _span(values: Sequence[float], pad: float = 0.06) -> tuple[float, float]:
+    if not values:
+        return 0.0, 1.0
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-12:
+        return lo - 0.5, hi + 0.5
+    return lo - pad * (hi - lo), hi + pad * (hi - lo)
+
+
+def xy_chart_svg(title: str, xlabel: str, ylabel: str, *, lines: Sequence[dict] = (),
+                 bands: Sequence[dict] = (), points: Sequence[dict] = (),
+                 errorbars: Sequence[dict] = (), legend: Sequence[tuple[str, str]] = (),
+                 width: int = CHART_WIDTH, height: int = 340, chart_id: str | None = None,
+                 label_points: bool = True) -> str:
+    """A scatter / line chart in data coordinates, every text escaped, no script.
+
+    The axes span the data (every x and y of every element) with a 6% margin. A value ``v`` on the x
+    axis sits at ``plot_x + (v - x_min) / (x_max - x_min) * plot_width`` (and y likewise, upwards);
+    these six numbers are the ``data-*`` attributes of the ``<svg>``.
+
+    Args:
+        title: chart title.
+        xlabel: x-axis label.
+        ylabel: y-axis label.
+        lines: ``{"xs", "ys", "color", "width", "cls", "tip", "attrs"}`` polylines (``width``
+            stroke width, ``cls`` CSS class, ``tip`` tooltip, ``attrs`` extra data attributes).
+        bands: ``{"xs", "lo", "hi", "color", "cls", "attrs"}`` shaded areas between two curves.
+        points: ``{"x", "y", "color", "label", "tip", "cls", "attrs"}`` circles.
+        errorbars: ``{"x", "lo", "hi", "color"}`` vertical interval bars.
+        legend: (label, colour) entries drawn at the top right.
+        width: SVG width; the SVG scales to its container.
+        height: SVG height.
+        chart_id: optional ``id`` of the ``<svg>``.
+        label_points: write each point's label next to it (else only in its tooltip).
+
+    Returns:
+        The SVG markup.
+    """
+    xs = [x for ln in lines for x in ln["xs"]] + [x for b in bands for x in b["xs"]] + \
+         [p["x"] for p in points] + [e["x"] for e in errorbars]
+    ys = [y for ln in lines for y in ln["ys"]] + [y for b in bands for y in list(b["lo"]) + list(b["hi"])] + \
+         [p["y"] for p in points] + [v for e in errorbars for v in (e["lo"], e["hi"])]
+    (x0, x1), (y0, y1) = _span(xs), _span(ys)
+    left, top, right, bottom = 56, 30 + 16 * bool(legend), 14, 42
+    pw, ph = width - left - right, height - top - bottom
+
+    def px(x: float) -> str:
+        return _num(left + (x - x0) / (x1 - x0) * pw)
+
+    def py(y: float) -> str:
+        return _num(top + (1 - (y - y0) / (y1 - y0)) * ph)
+
+    def attrs(d: dict) -> str:
+        return "".join(f' data-{k}="{_esc(v)}"' for k, v in (d.get("attrs") or {}).items())
+
+    id_attr = f' id="{_esc(chart_id)}"' if chart_id else ""
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart xy-chart"{id_attr} viewBox="0 0 '
+           f'{width} {height}" width="100%" role="img" aria-label="{_esc(title)}" '
+           f'data-x-min="{x0:.6g}" data-x-max="{x1:.6g}" data-y-min="{y0:.6g}" data-y-max="{y1:.6g}" '
+           f'data-plot-x="{left}" data-plot-y="{top}" data-plot-width="{pw}" data-plot-height="{ph}" '
+           'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="12">',
+           f"<title>{_esc(title)}</title>",
+           f'<text x="0" y="16" font-size="14" font-weight="600" fill="{_TEXT}">{_esc(title)}</text>',
+           f'<rect class="plot-area" x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#f7f9fc"/>']
+    for t in _ticks(x0, x1):
+        out.append(f'<line x1="{px(t)}" y1="{top}" x2="{px(t)}" y2="{top + ph}" stroke="{_GRID}"/>'
+                   f'<text x="{px(t)}" y="{top + ph + 15}" text-anchor="middle" font-size="11" '
+                   f'fill="{_MUTED}">{t:g}</text>')
+    for t in _ticks(y0, y1):
+        out.append(f'<line x1="{left}" y1="{py(t)}" x2="{left + pw}" y2="{py(t)}" stroke="{_GRID}"/>'
+                   f'<text x="{left - 5}" y="{_num(float(py(t)) + 4)}" text-anchor="end" '
+                   f'font-size="11" fill="{_MUTED}">{t:g}</text>')
+    out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" fill="{_MUTED}">'
+               f'{_esc(xlabel)}</text><text x="14" y="{top + ph / 2}" text-anchor="middle" '
+               f'fill="{_MUTED}" transform="rotate(-90 14 {top + ph / 2})">{_esc(ylabel)}</text>')
+    for b in bands:
+        pts = [f"{px(x)},{py(y)}" for x, y in zip(b["xs"], b["hi"])] + \
+              [f"{px(x)},{py(y)}" for x, y in reversed(list(zip(b["xs"], b["lo"])))]
+        out.append(f'<polygon class="{_esc(b.get("cls", "band"))}"{attrs(b)} points="{" ".join(pts)}" '
+                   f'fill="{_esc(b["color"])}" fill-opacity="0.16" stroke="none"/>')
+    for ln in lines:
+        pts = " ".join(f"{px(x)},{py(y)}" for x, y in zip(ln["xs"], ln["ys"]))
+        out.append(f'<polyline class="{_esc(ln.get("cls", "line"))}"{attrs(ln)} points="{pts}" '
+                   f'fill="none" stroke="{_esc(ln["color"])}" stroke-width="{ln.get("width", 2)}" '
+                   f'stroke-opacity="{ln.get("opacity", 1)}"><title>{_esc(ln.get("tip", ""))}</title>'
+                   "</polyline>")
+    for e in errorbars:
+        x, lo, hi = px(e["x"]), py(e["lo"]), py(e["hi"])
+        out.append(f'<g class="errorbar" stroke="{_esc(e["color"])}" stroke-width="1.5" '
+                   f'data-x="{e["x"]:.6g}" data-lo="{e["lo"]:.6g}" data-hi="{e["hi"]:.6g}">'
+                   f'<line x1="{x}" y1="{lo}" x2="{x}" y2="{hi}"/><line x1="{_num(float(x) - 4)}" '
+                   f'y1="{lo}" x2="{_num(float(x) + 4)}" y2="{lo}"/><line x1="{_num(float(x) - 4)}" '
+                   f'y1="{hi}" x2="{_num(float(x) + 4)}" y2="{hi}"/></g>')
+    for p in points:
+        out.append(f'<g class="{_esc(p.get("cls", "point"))}"{attrs(p)} data-x="{p["x"]:.6g}" '
+                   f'data-y="{p["y"]:.6g}"><title>{_esc(p.get("tip") or p.get("label", ""))}</title>'
+                   f'<circle cx="{px(p["x"])}" cy="{py(p["y"])}" r="4.5" fill="{_esc(p["color"])}" '
+                   'stroke="#fff" stroke-width="1"/>')
+        if label_points and p.get("label"):
+            right = float(px(p["x"])) > left + pw * 0.75  # keep labels inside the plot
+            anchor = "end" if right else "start"
+            out.append(f'<text class="point-label" x="{_num(float(px(p["x"])) + (-6 if right else 6))}"'
+                       f' y="{_num(float(py(p["y"])) - 5)}" font-size="10" fill="{_TEXT}" '
+                       f'text-anchor="{anchor}">{_esc(p["label"])}</text>')
+        out.append("</g>")
+    lx = width - right
+    for label, color in reversed(legend):
+        lx -= 22 + 6.6 * len(label)
+        out.append(f'<g class="legend-item"><rect x="{_num(lx)}" y="{top - 14}" width="10" height="10" '
+                   f'fill="{_esc(color)}" rx="2"/><text x="{_num(lx + 14)}" y="{top - 5}" '
+                   f'font-size="11" fill="{_TEXT}">{_esc(label)}</text></g>')
+    return "".join(out) + "</svg>"
+
+
+def _colors(names: Sequence[str], fixed: dict[str, str] | None = None) -> dict[str, str]:
+    fixed = fixed or {}
+    free = [n for n in dict.fromkeys(names) if n not in fixed]
+    return {**{n: PALETTE[i % len(PALETTE)] for i, n in enumerate(free)},
+            **{n: c for n, c in fixed.items() if n in names}}
+
+
+# --- suites and comparison -----------------------------------------------------------------------
+
+def _suite(name: str, s: Any) -> dict[str, Any]:
+    where = f"results.suites[{name!r}]"
+    s = _obj(s, where, "rate, ci, k, n, n_unscorable, by_subtype...")
+    r = _rate(s, where)
+    levels = []
+    for lv in s.get("levels") or []:
+        if lv not in LADDER_LEVELS:
+            raise ValueError(f"{where}.levels: ladder levels must be integers in 1..10, got {lv!r}")
+        levels.append((lv, f"level {lv}: {LADDER_LEVELS[lv]}"))
+    subs = [(f"subtype {k}", _rate(v, f"{where}.by_subtype[{k!r}]"))
+            for k, v in _obj(s.get("by_subtype"), f"{where}.by_subtype", "SUBTYPE: RATE").items()]
+    kinds = _obj(s.get("by_kind"), f"{where}.by_kind", "KIND: RATE")
+    if len(kinds) > 1:
+        subs += [(f"kind {k}", _rate(v, f"{where}.by_kind[{k!r}]")) for k, v in kinds.items()]
+    reasons = _obj(s.get("unscorable_reasons"), f"{where}.unscorable_reasons", "reason: count")
+    return {**r, "name": name, "description": str(s.get("description") or ""),
+            "behaviour": str(s.get("behaviour") or ""), "levels": levels, "subrows": subs,
+            "reasons": sorted(((str(k), _count(v, f"{where}.unscorable_reasons[{k!r}]"))
+                               for k, v in reasons.items()), key=lambda kv: -kv[1]),
+            "judge_refusals": _count(s.get("n_judge_refusals"), f"{where}.n_judge_refusals"),
+            "chance": _prob(s.get("chance"), f"{where}.chance"),
+            "first": _prob(s.get("position_first_rate"), f"{where}.position_first_rate"),
+            "bar": Markup(outcome_bar_svg(r["k"], r["n"], r["n_unscorable"]))}
+
+
+def suites_chart_svg(suites: Sequence[dict[str, Any]]) -> str:
+    """``bar_chart_svg`` of the suites' rates with CI whiskers, plus a dashed chance marker per row.
+
+    A marker is a ``g.chance-marker`` (``data-suite``, ``data-chance``) at
+    ``plot_x + chance * plot_width`` in its suite's row.
+    """
+    svg = bar_chart_svg([(s["name"], s["rate"], s["ci"], s["note"]) for s in suites],
+                        "Rate of the behaviour by suite (95% CI)", width=CHART_WIDTH,
+                        chart_id="chart-suites")
+    x0 = float(re.search(r'data-plot-x="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    pw = float(re.search(r'data-plot-width="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    marks = []
+    for i, s in enumerate(suites):
+        if s["chance"] is None:
+            continue
+        x, y = _num(x0 + s["chance"] * pw), _TOP + i * _ROW_H
+        marks.append(f'<g class="chance-marker" data-suite="{_esc(s["name"])}" '
+                     f'data-chance="{s["chance"]:.6g}"><title>{_esc(s["name"])}: chance rate '
+                     f'{format_pct(s["chance"])}</title><line x1="{x}" y1="{y + 2}" x2="{x}" '
+                     f'y2="{y + _ROW_H - 2}" stroke="{CHANCE_COLOR}" stroke-width="2.5" '
+                     f'stroke-dasharray="3 2"/><path d="M{_num(float(x) - 4)} {y}h8l-4 5z" '
+                     f'fill="{CHANCE_COLOR}"/></g>')
+    return svg[: -len("</svg>")] + "".join(marks) + "</svg>"
+
+
+def _compare(c: Any) -> dict[str, Any] | None:
+    if not c:
+        return None
+    c = _obj(c, "results.compare", "a, b, suites")
+    rows, raw = [], []
+    for name, d in _obj(c.get("suites"), "results.compare.suites", "NAME: {rate_a, ...}").items():
+        where = f"results.compare.suites[{name!r}]"
+        d = _obj(d, where, "rate_a, rate_b, diff, diff_ci, n_pairs, p_value")
+        diff, ci = _finite(d.get("diff"), f"{where}.diff"), _pair(d.get("diff_ci"), f"{where}.diff_ci", False)
+        rows.append({"name": str(name), "a": format_pct(_prob(d.get("rate_a"), f"{where}.rate_a")),
+                     "b": format_pct(_prob(d.get("rate_b"), f"{where}.rate_b")),
+                     "diff": _fmt_pp(diff), "ci": _fmt_ci_pp(ci),
+                     "p": _fmt_p(_prob(d.get("p_value"), f"{where}.p_value")),
+                     "n_pairs": _count(d.get("n_pairs"), f"{where}.n_pairs"),
+                     "a_only": _count(d.get("a_only"), f"{where}.a_only"),
+                     "b_only": _count(d.get("b_only"), f"{where}.b_only")})
+        raw.append((diff, ci))
+    # one scale for every row: the smallest of 10, 25, 50, 100 pp that holds every point and CI
+    reach = max([abs(v) for d, ci in raw for v in (d, *(ci or ())) if v is not None], default=0.0)
+    scale = next(s for s in (0.1, 0.25, 0.5, 1.0) if reach <= s or s == 1.0)
+    for row, (d, ci) in zip(rows, raw):
+        row["plot"] = Markup(diff_svg(d, ci, scale))
+    return {"a": str(c.get("a") or "A"), "b": str(c.get("b") or "B"), "rows": rows,
+            "scale": f"{100 * scale:g}"}
+
+
+# --- records -------------------------------------------------------------------------------------
+
+def _index(x: Any, n: int, where: str) -> int | None:
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < n:
+        raise ValueError(f"{where}: must be an index into the {n} shown choices or null, got {x!r}")
+    return x
+
+
+def _record(i: int, r: Any) -> dict[str, Any]:
+    """One item prepared for the template: outcome, styled transcript, options, judge, actions."""
+    where = f"records[{i}]"
+    r = _obj(r, where, "one evaluated item with suite, behaviour, transcript...")
+    beh = r.get("behaviour")
+    if beh not in (True, False, None):
+        raise ValueError(f"{where}.behaviour: must be true, false or null (unscorable), got {beh!r}")
+    outcome = "unscorable" if beh is None else ("shows" if beh else "not")
+    messages = []
+    for j, m in enumerate(r.get("transcript") or []):
+        m = _obj(m, f"{where}.transcript[{j}]", "role, content, tool")
+        role, tool = str(m.get("role") or "?"), m.get("tool")
+        kind = ("tool-call" if role == "assistant" else "tool-result") if tool else \
+            ("tool-result" if role == "tool" else role)
+        content, cut = _clip(m.get("content"))
+        messages.append({"kind": kind, "label": kind.replace("-", " "), "tool": str(tool or ""),
+                         "content": content, "cut": cut})
+    choices = [str(c) for c in r.get("choices") or []]
+    n = len(choices)
+    chosen = _index(r.get("choice"), n, f"{where}.choice")
+    correct = _index(r.get("correct"), n, f"{where}.correct")
+    first = _index(r.get("first_choice"), n, f"{where}.first_choice")
+    matching = {_index(m, n, f"{where}.matching") for m in r.get("matching") or []}
+    lps = r.get("option_logprobs")
+    if lps is not None and len(lps) != n:
+        raise ValueError(f"{where}.option_logprobs: {len(lps)} values for {n} choices; give one "
+                         "log-likelihood per shown option, in the order shown")
+    lp = [_finite(v, f"{where}.option_logprobs") for v in lps or []]
+    probs: list[float | None] = [None] * n
+    if lp and all(v is not None for v in lp):
+        top = max(lp)  # type: ignore[type-var]
+        ex = [math.exp(v - top) for v in lp]  # type: ignore[operator]
+        probs = [e / sum(ex) for e in ex]
+    options = [{"letter": chr(65 + j) if j < 26 else str(j + 1), "text": c,
+                "lp": _fmt(lp[j]) if lp else "—", "p": format_pct(probs[j]), "chosen": j == chosen,
+                "matching": j in matching, "correct": j == correct, "first": j == first}
+               for j, c in enumerate(choices)]
+    judge = None
+    if r.get("judge"):
+        jd = _obj(r["judge"], f"{where}.judge", "name, verdict, reason, raw, error")
+        raw, raw_cut = _clip(jd.get("raw"))
+        v = jd.get("verdict")
+        judge = {"name": str(jd.get("name") or "judge"), "reason": str(jd.get("reason") or ""),
+                 "verdict": "unscorable" if v is None else ("shows behaviour" if v else "does not"),
+                 "raw": raw, "raw_cut": raw_cut, "error": jd.get("error"),
+                 "refused": bool(jd.get("refused_to_judge"))}
+    actions = [{"tool": str(a.get("tool", "?")),
+                "args": json.dumps(a.get("args"), ensure_ascii=False, sort_keys=True, default=str)}
+               for a in (r.get("actions") or []) if isinstance(a, dict)]
+    first_user = next((m["content"] for m in messages if m["kind"] == "user"), "")
+    return {"id": str(r.get("id", i)), "suite": str(r.get("suite") or "?"),
+            "subtype": str(r.get("subtype") or ""), "kind": str(r.get("kind") or ""),
+            "outcome": outcome, "outcome_text": OUTCOMES[outcome],
+            "reason": r.get("unscorable_reason"), "messages": messages, "options": options,
+            "judge": judge, "actions": actions, "control": bool(r.get("control")),
+            "headline": " ".join(first_user.split())[:140] or str(r.get("id", i)),
+            "stratum": f"{r.get('suite')}\x1f{r.get('subtype')}\x1f{outcome}"}
+
+
+# --- persona, drift, capping ------------------------------------------------------------------
+
+def _persona(p: Any) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    p = _obj(p, "persona", "persona.json")
+    axis = _obj(p.get("axis"), "persona.axis", "cos_pc1, explained_variance, ...")
+    ev = [_finite(v, "persona.axis.explained_variance") for v in axis.get("explained_variance") or []]
+    pts, kinds = [], []
+    for i, q in enumerate(p.get("points") or []):
+        q = _obj(q, f"persona.points[{i}]", "name, kind, x, y, axis")
+        x, y = _finite(q.get("x"), f"persona.points[{i}].x"), _finite(q.get("y"), f"persona.points[{i}].y")
+        if x is None or y is None:
+            continue
+        kinds.append(str(q.get("kind") or "?"))
+        a = _finite(q.get("axis"), f"persona.points[{i}].axis")
+        pts.append({"x": x, "y": y, "label": str(q.get("name") or ""), "attrs": {"kind": kinds[-1]},
+                    "tip": f"{q.get('name')} ({kinds[-1]}): PC1 {x:.3g}, PC2 {y:.3g}"
+                           + ("" if a is None else f", axis {a:.3g}")})
+    colors = _colors(kinds, KIND_COLORS)
+    for pt in pts:
+        pt["color"] = colors[pt["attrs"]["kind"]]
+    pc = [f"PC{j + 1}" + ("" if v is None else f" ({format_pct(v)} of variance)")
+          for j, v in enumerate((ev + [None, None])[:2])]
+    scatter = xy_chart_svg("Persona means on PC1 and PC2", pc[0], pc[1], points=pts, legend=list(colors.items()),
+                           chart_id="chart-persona", label_points=len(pts) <= 60, height=420) \
+        if pts else None
+    traits = []
+    for i, t in enumerate(p.get("traits") or []):
+        w = f"persona.traits[{i}]"
+        t = _obj(t, w, "name, auroc, auroc_ci, gap_sd, n_test, steer")
+        st = _obj(t.get("steer"), f"{w}.steer", "coefficients, score, ci, slope, scorer")
+        xs = [_finite(v, f"{w}.steer.coefficients") for v in st.get("coefficients") or []]
+        ys = [_finite(v, f"{w}.steer.score") for v in st.get("score") or []]
+        cis = [_pair(c, f"{w}.steer.ci", False) for c in st.get("ci") or []]
+        if len(ys) != len(xs) or (cis and len(cis) != len(xs)):
+            raise ValueError(f"{w}.steer: coefficients, score and ci must have equal lengths, got "
+                             f"{len(xs)}, {len(ys)}, {len(cis)}")
+        keep = [j for j in range(len(xs)) if xs[j] is not None and ys[j] is not None]
+        name, slope = str(t.get("name") or f"trait {i}"), _finite(st.get("slope"), f"{w}.steer.slope")
+        chart = xy_chart_svg(
+            f"{name}: slope {_fmt(slope)}", "steering coefficient", f"score ({st.get('scorer') or '?'})",
+            lines=[{"xs": [xs[j] for j in keep], "ys": [ys[j] for j in keep], "color": PALETTE[0],
+                    "cls": "steer-line", "tip": name}],
+            points=[{"x": xs[j], "y": ys[j], "color": PALETTE[0], "cls": "steer-point",
+                     "tip": f"coefficient {xs[j]:g}: score {ys[j]:.3g}"} for j in keep],
+            errorbars=[{"x": xs[j], "lo": cis[j][0], "hi": cis[j][1], "color": _TEXT}  # type: ignore[index]
+                       for j in keep if cis and cis[j] is not None],
+            width=360, height=240, chart_id=f"chart-steer-{i}") if keep else None
+        auroc_ci = _pair(t.get("auroc_ci"), f"{w}.auroc_ci")
+        traits.append({"name": name, "auroc": _fmt(_prob(t.get("auroc"), f"{w}.auroc")),
+                       "auroc_ci": "—" if auroc_ci is None else f"{auroc_ci[0]:.3f}–{auroc_ci[1]:.3f}",
+                       "gap": _fmt(_finite(t.get("gap_sd"), f"{w}.gap_sd"), 2),
+                       "n": _count(t.get("n_test"), f"{w}.n_test"), "slope": _fmt(slope),
+                       "scorer": str(st.get("scorer") or "—"), "chart": Markup(chart) if chart else None})
+    aci = _pair(axis.get("auroc_ci"), "persona.axis.auroc_ci")
+    return {"model": p.get("model"), "layer": p.get("layer"), "n_extraction": p.get("n_extraction"),
+            "n_test": p.get("n_test"), "scatter": Markup(scatter) if scatter else None,
+            "n_points": len(pts), "traits": traits, "cos_pc1": _fmt(_finite(axis.get("cos_pc1"), "persona.axis.cos_pc1")),
+            "ev": [(f"PC{j + 1}", format_pct(v)) for j, v in enumerate(ev)],
+            "auroc": _fmt(_prob(axis.get("auroc_roles_vs_default"), "persona.axis.auroc_roles_vs_default")),
+            "auroc_ci": "" if aci is None else f"95% CI {aci[0]:.3f}–{aci[1]:.3f}"}
+
+
+def _drift(d: Any) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    d = _obj(d, "drift", "drift.json")
+    convs = []
+    for i, c in enumerate((d.get("conversations") or [])[:MAX_CONVERSATIONS_SHOWN]):
+        c = _obj(c, f"drift.conversations[{i}]", "id, type, positions, turns")
+        pos = [_finite(v, f"drift.conversations[{i}].positions") for v in c.get("positions") or []]
+        turns = [{"user": _clip(t.get("user"))[0], "assistant": _clip(t.get("assistant"))[0],
+                  "pos": _fmt(pos[j] if j < len(pos) else None, 3)}
+                 for j, t in enumerate(c.get("turns") or []) if isinstance(t, dict)]
+        convs.append({"id": str(c.get("id", i)), "type": str(c.get("type") or "?"), "pos": pos,
+                      "turns": turns})
+    by_type = _obj(d.get("by_type"), "drift.by_type", "TYPE: {mean, lo, hi, drift, drift_ci, n}")
+    colors = _colors([c["type"] for c in convs] + list(by_type))
+    lines = [{"xs": [j for j, v in enumerate(c["pos"]) if v is not None],
+              "ys": [v for v in c["pos"] if v is not None], "color": colors[c["type"]], "width": 1,
+              "opacity": 0.35, "cls": "conv-line", "tip": f"{c['id']} ({c['type']})",
+              "attrs": {"type": c["type"], "id": c["id"]}} for c in convs]
+    bands, types = [], []
+    for t, v in by_type.items():
+        w = f"drift.by_type[{t!r}]"
+        v = _obj(v, w, "mean, lo, hi, drift, drift_ci, n")
+        mean, lo, hi = ([_finite(x, f"{w}.{k}") for x in v.get(k) or []] for k in ("mean", "lo", "hi"))
+        if mean and all(x is not None for x in mean):
+            lines.append({"xs": list(range(len(mean))), "ys": mean, "color": colors[t], "width": 3,
+                          "cls": "mean-line", "tip": f"{t}: mean", "attrs": {"type": t}})
+        if lo and len(lo) == len(hi) and all(x is not None for x in lo + hi):
+            bands.append({"xs": list(range(len(lo))), "lo": lo, "hi": hi, "color": colors[t],
+                          "attrs": {"type": t}})
+        types.append({"type": str(t), "color": colors[t], "n": _count(v.get("n"), f"{w}.n"),
+                      "drift": _fmt(_finite(v.get("drift"), f"{w}.drift")),
+                      "ci": "—" if (ci := _pair(v.get("drift_ci"), f"{w}.drift_ci", False)) is None
+                      else f"{ci[0]:.3f} to {ci[1]:.3f}"})
+    chart = xy_chart_svg("Position on the persona axis, turn by turn", "turn", "position",
+                         lines=lines, bands=bands, legend=list(colors.items()), chart_id="chart-drift",
+                         height=380) if lines else None
+    attractors = [{"centre": _fmt(_finite(a.get("centre"), f"drift.attractors[{i}].centre")),
+                   "members": [str(m) for m in a.get("members") or []],
+                   "types": sorted(_obj(a.get("types"), f"drift.attractors[{i}].types", "TYPE: count").items())}
+                  for i, a in enumerate(d.get("attractors") or []) if isinstance(a, dict)]
+    n_all = len(d.get("conversations") or [])
+    return {"model": d.get("model"), "layer": d.get("layer"), "scale": str(d.get("scale") or ""),
+            "chart": Markup(chart) if chart else None, "types": types, "attractors": attractors,
+            "conversations": convs, "n_omitted": n_all - len(convs)}
+
+
+def _example_cell(v: Any) -> dict[str, Any]:
+    if isinstance(v, dict):
+        text = v.get("response", v.get("text", v.get("content", "")))
+        tags = [k for k in ("harmful", "attempted", "refused") if v.get(k) is True]
+        return {"text": _clip(text)[0], "tags": tags}
+    return {"text": _clip(v)[0], "tags": []}
+
+
+def _capping(c: Any) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    c = _obj(c, "capping", "capping.json")
+    conds = _obj(c.get("conditions"), "capping.conditions", "none / axis_cap / random_cap")
+    names = [k for k in CONDITIONS if k in conds] + [k for k in conds if k not in CONDITIONS]
+    rates = {k: {m: _rate(_obj(conds[k], f"capping.conditions[{k!r}]", "harmful, attempted").get(m),
+                          f"capping.conditions[{k!r}].{m}") for m in ("harmful", "attempted")}
+             for k in names}
+    charts = [Markup(bar_chart_svg([(k.replace("_", " "), rates[k][m]["rate"], rates[k][m]["ci"], rates[k][m]["note"])
+                                    for k in names], f"{m.capitalize()} rate by condition",
+                                   width=CHART_WIDTH, color=color, chart_id=f"chart-capping-{m}"))
+              for m, color in (("harmful", "#b5473a"), ("attempted", "#c7881c"))] if names else []
+    paired = []
+    for k, v in _obj(c.get("paired"), "capping.paired", "NAME: {diff, diff_ci, p_value}").items():
+        w = f"capping.paired[{k!r}]"
+        v = _obj(v, w, "diff, diff_ci, p_value")
+        paired.append({"name": str(k).replace("_vs_", " vs "), "diff": _fmt_pp(_finite(v.get("diff"), f"{w}.diff")),
+                       "ci": _fmt_ci_pp(_pair(v.get("diff_ci"), f"{w}.diff_ci", False)),
+                       "p": _fmt_p(_prob(v.get("p_value"), f"{w}.p_value"))})
+    examples = [{"behavior": str(e.get("behavior") or ""), "prompt": _clip(e.get("prompt"))[0],
+                 "cells": [(k, _example_cell(e.get(k))) for k in CONDITIONS]}
+                for e in c.get("examples") or [] if isinstance(e, dict)]
+    meta = [(k, c.get(k)) for k in ("model", "layer", "tau", "tau_random", "percentile", "n", "judge")
+            if c.get(k) is not None]
+    return {"meta": [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in meta],
+            "rates": [(k, rates[k]) for k in names], "charts": charts, "paired": paired,
+            "examples": examples}
+
+
+# --- page ------------------------------------------------------------------------------------------
+
+def _options(values: list[str]) -> list[tuple[str, int]]:
+    return sorted(Counter(v for v in values if v).items())
+
+
+def _render(results: dict[str, Any] | None, records: list[dict[str, Any]] | None, persona: Any,
+            drift: Any, capping: Any) -> str:
+    page: dict[str, Any] = {"suites": None, "compare": None, "records": None}
+    sections = {"persona": _persona(persona), "drift": _drift(drift), "capping": _capping(capping)}
+    if results is not None:
+        res = _obj(results, "results", "results.json")
+        suites = [_suite(str(k), v) for k, v in _obj(res.get("suites"), "results.suites", "NAME: suite").items()]
+        if not isinstance(records, list):
+            raise ValueError(f"records: must be a list of per-item records, got {type(records).__name__}")
+        shown = select_shown([_record(i, r) for i, r in enumerate(records)], MAX_RECORDS_SHOWN,
+                             key="stratum")
+        evidence: dict[int, list[str]] = {}
+        for s in suites:
+            for lv, _ in s["levels"]:
+                evidence.setdefault(lv, []).append(f"{s['name']} ({s['pct']}, {s['note']})")
+        page.update(
+            title=f"Evaluation report — {res.get('model') or 'unknown model'}",
+            heading="Evaluation report", model=res.get("model") or "unknown model",
+            judge=res.get("judge") or "—", judge_caveat=res.get("judge_caveat"),
+            header=[(k, "—" if v is None else str(v)) for k, v in (
+                ("Model", res.get("model")), ("Judge", res.get("judge")), ("Run", res.get("run_id")),
+                ("Created", res.get("created")), ("alignlab", res.get("alignlab_version")),
+                ("Duration", _fmt_duration(res.get("duration_s"))), ("Suites", len(suites)),
+                ("Items", f"{len(records):,}"))],
+            suites=suites, chart=Markup(suites_chart_svg(suites)) if suites else None,
+            ladder=Markup(ladder_svg({lv: "; ".join(v) for lv, v in evidence.items()}))
+            if evidence else None,
+            evidence=sorted(evidence.items()), compare=_compare(res.get("compare")), records=shown,
+            n_records=len(records), n_omitted=len(records) - len(shown),
+            suite_options=_options([r["suite"] for r in shown]),
+            subtype_options=_options([r["subtype"] for r in shown]),
+            outcome_counts=Counter(r["outcome"] for r in shown),
+            config_json=json.dumps(res.get("config") or {}, indent=2, sort_keys=True, default=str))
+    else:
+        given = [_obj(x, name, f"{name}.json") for x, name in
+                 ((persona, "persona"), (drift, "drift"), (capping, "capping")) if x is not None]
+        model = next((str(g["model"]) for g in given if g.get("model")), "unknown model")
+        layer = next((g["layer"] for g in given if g.get("layer") is not None), None)
+        page.update(title=f"Persona report — {model}", heading="Persona report", model=model,
+                    judge="—", judge_caveat=None, config_json=None,
+                    header=[("Model", model), ("Layer", "—" if layer is None else str(layer))])
+    return _environment().get_template("evals.html.j2").render(
+        **page, **sections, outcomes=OUTCOMES, max_records=MAX_RECORDS_SHOWN,
+        script=Markup(_SCRIPT), script_hash=_script_hash(_SCRIPT))
+
+
+def render_evals_report(results: dict[str, Any], records: list[dict[str, Any]], persona: Any = None,
+                        drift: Any = None, capping: Any = None) -> str:
+    """Render the evaluations report to an HTML string (see ``write_evals_report``)."""
+    if results is None:
+        raise ValueError("results: the evals report needs the run's results.json dict; for persona "
+                         "runs on their own use render_persona_report")
+    return _render(results, records, persona, drift, capping)
+
+
+def write_evals_report(results: dict[str, Any], records: list[dict[str, Any]], path: str | Path,
+                       persona: Any = None, drift: Any = None, capping: Any = None) -> Path:
+    """Write the evaluations report as one self-contained HTML file (works offline).
+
+    Shows every suite (rate, 95% CI, k/n, unscorable items apart with their reasons, judge
+    refusals, chance and position bias), the A/B comparison when ``results["compare"]`` is there,
+    at most ``MAX_RECORDS_SHOWN`` item transcripts (chosen round-robin over suite × subtype ×
+    outcome, with a note of how many were left out) and, when given, the persona sections.
+
+    Args:
+        results: the run's ``results.json`` dict (stage "evals").
+        records: one dict per evaluated item (the per-item record contract).
+        path: where to write the HTML file; parent folders are created.
+        persona: optional ``persona.json`` dict (persona space, traits, steering).
+        drift: optional ``drift.json`` dict (positions per conversation, per-type means).
+        capping: optional ``capping.json`` dict (activation capping conditions and examples).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: malformed input, naming the field (e.g. ``records[3].choice``).
+    """
+    out = Path(path)
+    html = render_evals_report(results, records, persona, drift, capping)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
+
+
+def render_persona_report(persona: Any = None, drift: Any = None, capping: Any = None) -> str:
+    """Render the persona report (``alignlab persona`` on its own) to an HTML string."""
+    return _render(None, None, persona, drift, capping)
+
+
+def write_persona_report(path: str | Path, persona: Any = None, drift: Any = None,
+                         capping: Any = None) -> Path:
+    """Write the persona report: the persona-space, drift and capping sections, without suites.
+
+    Args:
+        path: where to write the HTML file; parent folders are created.
+        persona: optional ``persona.json`` dict.
+        drift: optional ``drift.json`` dict.
+        capping: optional ``capping.json`` dict.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: malformed input, naming the field (e.g. ``persona.traits[0].auroc``).
+    """
+    out = Path(path)
+    html = render_persona_report(persona, drift, capping)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
