@@ -48,7 +48,9 @@ OUTCOMES = {"shows": "shows behaviour", "not": "does not", "unscorable": "unscor
 CONDITIONS = ["none", "axis_cap", "random_cap"]
 """Activation-capping conditions, in display order."""
 _MUTED, _TEXT, _GRID = "#5b6577", "#1f2733", "#e3e7ee"
-UNSCORABLE_COLOR, CHANCE_COLOR = "#7a63b3", "#e07b00"
+SHOWS_COLOR, NOT_COLOR, UNSCORABLE_COLOR = "#b5473a", "#3f8f5a", "#7a63b3"
+"""Outcome colours: shows the behaviour / does not / unscorable (its own colour, never either side)."""
+CHANCE_COLOR = "#e07b00"
 _SCRIPT = (TEMPLATE_DIR / "evals_filter.js").read_text(encoding="utf-8")
 
 
@@ -138,7 +140,8 @@ def outcome_bar_svg(k: int, n: int, n_unscorable: int, width: int = 120) -> str:
     Each segment is a ``rect.seg-{shows,not,unscorable}`` with ``data-count``.
     """
     total = n + n_unscorable
-    parts = [("shows", k, "#b5473a"), ("not", n - k, "#3f8f5a"), ("unscorable", n_unscorable, UNSCORABLE_COLOR)]
+    parts = [("shows", k, SHOWS_COLOR), ("not", n - k, NOT_COLOR),
+             ("unscorable", n_unscorable, UNSCORABLE_COLOR)]
     tip = f"{k} shows behaviour, {n - k} does not, {n_unscorable} unscorable"
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="outcome-bar" viewBox="0 0 {width} 10" '
            f'width="{width}" height="10" role="img" aria-label="{_esc(tip)}"><title>{_esc(tip)}</title>',
@@ -217,7 +220,7 @@ def xy_chart_svg(title: str, xlabel: str, ylabel: str, *, lines: Sequence[dict] 
     """
     xs = [x for ln in lines for x in ln["xs"]] + [x for b in bands for x in b["xs"]] + \
          [p["x"] for p in points] + [e["x"] for e in errorbars]
-    ys = [y for ln in lines for y in ln["ys"]] + [y for b in bands for y in list(b["lo"]) + list(b["hi"])] + \
+    ys = [y for ln in lines for y in ln["ys"]] + [y for b in bands for y in (*b["lo"], *b["hi"])] + \
          [p["y"] for p in points] + [v for e in errorbars for v in (e["lo"], e["hi"])]
     (x0, x1), (y0, y1) = _span(xs), _span(ys)
     left, top, right, bottom = 56, 30 + 16 * bool(legend), 14, 42
@@ -314,6 +317,13 @@ def _suite(name: str, s: Any) -> dict[str, Any]:
     kinds = _obj(s.get("by_kind"), f"{where}.by_kind", "KIND: RATE")
     if len(kinds) > 1:
         subs += [(f"kind {k}", _rate(v, f"{where}.by_kind[{k!r}]")) for k, v in kinds.items()]
+    if s.get("control"):
+        subs.append(("control items (kept out of the rate)", _rate(s["control"], f"{where}.control")))
+    push = _obj(s.get("pushback"), f"{where}.pushback", "accuracy_before, accuracy_after, ...")
+    subs += [(label, _rate(push[k], f"{where}.pushback.{k}")) for k, label in (
+        ("accuracy_before", "accuracy before pushback"), ("accuracy_after", "accuracy after pushback"),
+        ("correct_to_wrong", "correct → wrong after pushback")) if push.get(k)]
+    agree = _obj(s.get("agentic_judge_agreement"), f"{where}.agentic_judge_agreement", "n, agree")
     reasons = _obj(s.get("unscorable_reasons"), f"{where}.unscorable_reasons", "reason: count")
     return {**r, "name": name, "description": str(s.get("description") or ""),
             "behaviour": str(s.get("behaviour") or ""), "levels": levels, "subrows": subs,
@@ -322,6 +332,8 @@ def _suite(name: str, s: Any) -> dict[str, Any]:
             "judge_refusals": _count(s.get("n_judge_refusals"), f"{where}.n_judge_refusals"),
             "chance": _prob(s.get("chance"), f"{where}.chance"),
             "first": _prob(s.get("position_first_rate"), f"{where}.position_first_rate"),
+            "agreement": (f"the judge agreed with the scripted rule on {agree.get('agree')}/"
+                          f"{agree.get('n')} agentic items" if agree.get("n") else ""),
             "bar": Markup(outcome_bar_svg(r["k"], r["n"], r["n_unscorable"]))}
 
 
@@ -355,10 +367,18 @@ def _compare(c: Any) -> dict[str, Any] | None:
         return None
     c = _obj(c, "results.compare", "a, b, suites")
     rows, raw = [], []
+    entries = []
     for name, d in _obj(c.get("suites"), "results.compare.suites", "NAME: {rate_a, ...}").items():
-        where = f"results.compare.suites[{name!r}]"
+        entries.append((str(name), d, f"results.compare.suites[{name!r}]"))
+        if isinstance(d, dict) and d.get("control"):
+            entries.append((f"{name} · control items", d["control"],
+                            f"results.compare.suites[{name!r}].control"))
+    if c.get("overall"):
+        entries.append(("overall (suites pooled)", c["overall"], "results.compare.overall"))
+    for name, d, where in entries:
         d = _obj(d, where, "rate_a, rate_b, diff, diff_ci, n_pairs, p_value")
-        diff, ci = _finite(d.get("diff"), f"{where}.diff"), _pair(d.get("diff_ci"), f"{where}.diff_ci", False)
+        diff = _finite(d.get("diff"), f"{where}.diff")
+        ci = _pair(d.get("diff_ci"), f"{where}.diff_ci", False)
         rows.append({"name": str(name), "a": format_pct(_prob(d.get("rate_a"), f"{where}.rate_a")),
                      "b": format_pct(_prob(d.get("rate_b"), f"{where}.rate_b")),
                      "diff": _fmt_pp(diff), "ci": _fmt_ci_pp(ci),
@@ -386,6 +406,15 @@ def _index(x: Any, n: int, where: str) -> int | None:
     return x
 
 
+def _shares(lp: list[float | None]) -> list[float | None]:
+    """Log-likelihoods normalised over the shown options (softmax); all None if any is missing."""
+    if not lp or any(v is None for v in lp):
+        return [None] * len(lp)
+    top = max(lp)  # type: ignore[type-var]
+    ex = [math.exp(v - top) for v in lp]  # type: ignore[operator]
+    return [e / sum(ex) for e in ex]
+
+
 def _record(i: int, r: Any) -> dict[str, Any]:
     """One item prepared for the template: outcome, styled transcript, options, judge, actions."""
     where = f"records[{i}]"
@@ -410,17 +439,17 @@ def _record(i: int, r: Any) -> dict[str, Any]:
     first = _index(r.get("first_choice"), n, f"{where}.first_choice")
     matching = {_index(m, n, f"{where}.matching") for m in r.get("matching") or []}
     lps = r.get("option_logprobs")
-    if lps is not None and len(lps) != n:
-        raise ValueError(f"{where}.option_logprobs: {len(lps)} values for {n} choices; give one "
-                         "log-likelihood per shown option, in the order shown")
+    if lps is not None and (not isinstance(lps, list) or len(lps) != n):
+        raise ValueError(f"{where}.option_logprobs: {len(lps) if isinstance(lps, list) else lps!r} "
+                         f"values for {n} choices; give one log-likelihood per shown option, in "
+                         "the order shown")
     lp = [_finite(v, f"{where}.option_logprobs") for v in lps or []]
-    probs: list[float | None] = [None] * n
-    if lp and all(v is not None for v in lp):
-        top = max(lp)  # type: ignore[type-var]
-        ex = [math.exp(v - top) for v in lp]  # type: ignore[operator]
-        probs = [e / sum(ex) for e in ex]
+    lp1 = r.get("first_logprobs")  # pushback: the first answer's log-likelihoods
+    lp1 = [_finite(v, f"{where}.first_logprobs") for v in lp1] \
+        if isinstance(lp1, list) and len(lp1) == n else []
     options = [{"letter": chr(65 + j) if j < 26 else str(j + 1), "text": c,
-                "lp": _fmt(lp[j]) if lp else "—", "p": format_pct(probs[j]), "chosen": j == chosen,
+                "lp": _fmt(lp[j]) if lp else "—", "p": format_pct(_shares(lp)[j]) if lp else "—",
+                "lp1": _fmt(lp1[j]) if lp1 else "", "chosen": j == chosen,
                 "matching": j in matching, "correct": j == correct, "first": j == first}
                for j, c in enumerate(choices)]
     judge = None
@@ -441,6 +470,7 @@ def _record(i: int, r: Any) -> dict[str, Any]:
             "outcome": outcome, "outcome_text": OUTCOMES[outcome],
             "reason": r.get("unscorable_reason"), "messages": messages, "options": options,
             "judge": judge, "actions": actions, "control": bool(r.get("control")),
+            "scoring": str(r.get("scoring") or ""), "has_lp1": any(o["lp1"] for o in options),
             "headline": " ".join(first_user.split())[:140] or str(r.get("id", i)),
             "stratum": f"{r.get('suite')}\x1f{r.get('subtype')}\x1f{outcome}"}
 
@@ -456,7 +486,7 @@ def _persona(p: Any) -> dict[str, Any] | None:
     pts, kinds = [], []
     for i, q in enumerate(p.get("points") or []):
         q = _obj(q, f"persona.points[{i}]", "name, kind, x, y, axis")
-        x, y = _finite(q.get("x"), f"persona.points[{i}].x"), _finite(q.get("y"), f"persona.points[{i}].y")
+        x, y = (_finite(q.get(k), f"persona.points[{i}].{k}") for k in ("x", "y"))
         if x is None or y is None:
             continue
         kinds.append(str(q.get("kind") or "?"))
@@ -469,9 +499,9 @@ def _persona(p: Any) -> dict[str, Any] | None:
         pt["color"] = colors[pt["attrs"]["kind"]]
     pc = [f"PC{j + 1}" + ("" if v is None else f" ({format_pct(v)} of variance)")
           for j, v in enumerate((ev + [None, None])[:2])]
-    scatter = xy_chart_svg("Persona means on PC1 and PC2", pc[0], pc[1], points=pts, legend=list(colors.items()),
-                           chart_id="chart-persona", label_points=len(pts) <= 60, height=420) \
-        if pts else None
+    scatter = xy_chart_svg("Persona means on PC1 and PC2", pc[0], pc[1], points=pts,
+                           legend=list(colors.items()), chart_id="chart-persona",
+                           label_points=len(pts) <= 60, height=420) if pts else None
     traits = []
     for i, t in enumerate(p.get("traits") or []):
         w = f"persona.traits[{i}]"
@@ -486,27 +516,34 @@ def _persona(p: Any) -> dict[str, Any] | None:
         keep = [j for j in range(len(xs)) if xs[j] is not None and ys[j] is not None]
         name, slope = str(t.get("name") or f"trait {i}"), _finite(st.get("slope"), f"{w}.steer.slope")
         chart = xy_chart_svg(
-            f"{name}: slope {_fmt(slope)}", "steering coefficient", f"score ({st.get('scorer') or '?'})",
+            f"{name}: slope {_fmt(slope)}", "steering coefficient",
+            f"score ({st.get('scorer') or '?'})",
             lines=[{"xs": [xs[j] for j in keep], "ys": [ys[j] for j in keep], "color": PALETTE[0],
                     "cls": "steer-line", "tip": name}],
             points=[{"x": xs[j], "y": ys[j], "color": PALETTE[0], "cls": "steer-point",
                      "tip": f"coefficient {xs[j]:g}: score {ys[j]:.3g}"} for j in keep],
-            errorbars=[{"x": xs[j], "lo": cis[j][0], "hi": cis[j][1], "color": _TEXT}  # type: ignore[index]
-                       for j in keep if cis and cis[j] is not None],
+            errorbars=[{"x": xs[j], "lo": ci[0], "hi": ci[1], "color": _TEXT}
+                       for j in keep if cis and (ci := cis[j]) is not None],
             width=360, height=240, chart_id=f"chart-steer-{i}") if keep else None
         auroc_ci = _pair(t.get("auroc_ci"), f"{w}.auroc_ci")
         traits.append({"name": name, "auroc": _fmt(_prob(t.get("auroc"), f"{w}.auroc")),
+                       "auroc_dc": _fmt(_prob(t.get("auroc_default_context"),
+                                              f"{w}.auroc_default_context")),
                        "auroc_ci": "—" if auroc_ci is None else f"{auroc_ci[0]:.3f}–{auroc_ci[1]:.3f}",
                        "gap": _fmt(_finite(t.get("gap_sd"), f"{w}.gap_sd"), 2),
                        "n": _count(t.get("n_test"), f"{w}.n_test"), "slope": _fmt(slope),
-                       "scorer": str(st.get("scorer") or "—"), "chart": Markup(chart) if chart else None})
+                       "scorer": str(st.get("scorer") or "—"),
+                       "chart": Markup(chart) if chart else None})
     aci = _pair(axis.get("auroc_ci"), "persona.axis.auroc_ci")
+    ax = {k: _fmt(_finite(axis.get(k), f"persona.axis.{k}"))
+          for k in ("cos_pc1", "auroc_roles_vs_default", "auroc_default_context")}
     return {"model": p.get("model"), "layer": p.get("layer"), "n_extraction": p.get("n_extraction"),
             "n_test": p.get("n_test"), "scatter": Markup(scatter) if scatter else None,
-            "n_points": len(pts), "traits": traits, "cos_pc1": _fmt(_finite(axis.get("cos_pc1"), "persona.axis.cos_pc1")),
+            "traits": traits, "cos_pc1": ax["cos_pc1"], "auroc": ax["auroc_roles_vs_default"],
+            "auroc_dc": ax["auroc_default_context"],
             "ev": [(f"PC{j + 1}", format_pct(v)) for j, v in enumerate(ev)],
-            "auroc": _fmt(_prob(axis.get("auroc_roles_vs_default"), "persona.axis.auroc_roles_vs_default")),
-            "auroc_ci": "" if aci is None else f"95% CI {aci[0]:.3f}–{aci[1]:.3f}"}
+            "auroc_ci": "" if aci is None else f"95% CI {aci[0]:.3f}–{aci[1]:.3f}",
+            "scale": str(axis.get("scale") or "")}
 
 
 def _drift(d: Any) -> dict[str, Any] | None:
@@ -544,24 +581,36 @@ def _drift(d: Any) -> dict[str, Any] | None:
                       "ci": "—" if (ci := _pair(v.get("drift_ci"), f"{w}.drift_ci", False)) is None
                       else f"{ci[0]:.3f} to {ci[1]:.3f}"})
     chart = xy_chart_svg("Position on the persona axis, turn by turn", "turn", "position",
-                         lines=lines, bands=bands, legend=list(colors.items()), chart_id="chart-drift",
-                         height=380) if lines else None
+                         lines=lines, bands=bands, legend=list(colors.items()),
+                         chart_id="chart-drift", height=380) if lines else None
     attractors = [{"centre": _fmt(_finite(a.get("centre"), f"drift.attractors[{i}].centre")),
+                   "spread": "" if a.get("spread") is None else
+                   _fmt(_finite(a.get("spread"), f"drift.attractors[{i}].spread")),
                    "members": [str(m) for m in a.get("members") or []],
-                   "types": sorted(_obj(a.get("types"), f"drift.attractors[{i}].types", "TYPE: count").items())}
+                   "types": sorted(_obj(a.get("types"), f"drift.attractors[{i}].types",
+                                        "TYPE: count").items())}
                   for i, a in enumerate(d.get("attractors") or []) if isinstance(a, dict)]
     n_all = len(d.get("conversations") or [])
+    rule = _obj(d.get("attractor_selection"), "drift.attractor_selection", "k, rule").get("rule")
     return {"model": d.get("model"), "layer": d.get("layer"), "scale": str(d.get("scale") or ""),
+            "rule": str(rule or ""),
             "chart": Markup(chart) if chart else None, "types": types, "attractors": attractors,
             "conversations": convs, "n_omitted": n_all - len(convs)}
 
 
-def _example_cell(v: Any) -> dict[str, Any]:
-    if isinstance(v, dict):
-        text = v.get("response", v.get("text", v.get("content", "")))
-        tags = [k for k in ("harmful", "attempted", "refused") if v.get(k) is True]
-        return {"text": _clip(text)[0], "tags": tags}
-    return {"text": _clip(v)[0], "tags": []}
+def _example_cell(v: Any, verdict: Any) -> dict[str, Any]:
+    """A condition's reply (a string, or a dict with ``response``) and its true verdict flags."""
+    flags = {**(verdict if isinstance(verdict, dict) else {}), **(v if isinstance(v, dict) else {})}
+    text = v.get("response", v.get("text", "")) if isinstance(v, dict) else v
+    return {"text": _clip(text)[0], "tags": [k for k in ("harmful", "attempted", "refused")
+                                             if flags.get(k) is True]}
+
+
+def _paired_row(name: str, v: Any, w: str) -> dict[str, Any]:
+    v = _obj(v, w, "diff, diff_ci, p_value")
+    return {"name": name, "diff": _fmt_pp(_finite(v.get("diff"), f"{w}.diff")),
+            "ci": _fmt_ci_pp(_pair(v.get("diff_ci"), f"{w}.diff_ci", False)),
+            "p": _fmt_p(_prob(v.get("p_value"), f"{w}.p_value")), "n": v.get("n", "—")}
 
 
 def _capping(c: Any) -> dict[str, Any] | None:
@@ -570,28 +619,36 @@ def _capping(c: Any) -> dict[str, Any] | None:
     c = _obj(c, "capping", "capping.json")
     conds = _obj(c.get("conditions"), "capping.conditions", "none / axis_cap / random_cap")
     names = [k for k in CONDITIONS if k in conds] + [k for k in conds if k not in CONDITIONS]
+    metrics = [m for m in ("harmful", "attempted", "refused")
+               if m != "refused" or any(isinstance(conds[k], dict) and "refused" in conds[k]
+                                        for k in names)]
     rates = {k: {m: _rate(_obj(conds[k], f"capping.conditions[{k!r}]", "harmful, attempted").get(m),
-                          f"capping.conditions[{k!r}].{m}") for m in ("harmful", "attempted")}
-             for k in names}
-    charts = [Markup(bar_chart_svg([(k.replace("_", " "), rates[k][m]["rate"], rates[k][m]["ci"], rates[k][m]["note"])
-                                    for k in names], f"{m.capitalize()} rate by condition",
-                                   width=CHART_WIDTH, color=color, chart_id=f"chart-capping-{m}"))
-              for m, color in (("harmful", "#b5473a"), ("attempted", "#c7881c"))] if names else []
+                          f"capping.conditions[{k!r}].{m}") for m in metrics} for k in names}
+    colors = {"harmful": "#b5473a", "attempted": "#c7881c", "refused": "#3f8f5a"}
+    charts = [Markup(bar_chart_svg(
+        [(k.replace("_", " "), rates[k][m]["rate"], rates[k][m]["ci"], rates[k][m]["note"])
+         for k in names], f"{m.capitalize()} rate by condition (95% CI)", width=CHART_WIDTH,
+        color=colors[m], chart_id=f"chart-capping-{m}")) for m in metrics] if names else []
     paired = []
     for k, v in _obj(c.get("paired"), "capping.paired", "NAME: {diff, diff_ci, p_value}").items():
-        w = f"capping.paired[{k!r}]"
-        v = _obj(v, w, "diff, diff_ci, p_value")
-        paired.append({"name": str(k).replace("_vs_", " vs "), "diff": _fmt_pp(_finite(v.get("diff"), f"{w}.diff")),
-                       "ci": _fmt_ci_pp(_pair(v.get("diff_ci"), f"{w}.diff_ci", False)),
-                       "p": _fmt_p(_prob(v.get("p_value"), f"{w}.p_value"))})
+        label, w = str(k).replace("_vs_", " vs "), f"capping.paired[{k!r}]"
+        paired.append(_paired_row(f"{label}: {_obj(v, w, 'diff').get('metric') or 'harmful'}", v, w))
+        if isinstance(v.get("attempted"), dict):
+            paired.append(_paired_row(f"{label}: attempted", v["attempted"], f"{w}.attempted"))
     examples = [{"behavior": str(e.get("behavior") or ""), "prompt": _clip(e.get("prompt"))[0],
-                 "cells": [(k, _example_cell(e.get(k))) for k in CONDITIONS]}
+                 "tags": [str(e[k]) for k in ("category", "jailbreak") if e.get(k)],
+                 "cells": [(k, _example_cell(e.get(k), (e.get("verdicts") or {}).get(k)))
+                           for k in CONDITIONS]}
                 for e in c.get("examples") or [] if isinstance(e, dict)]
     meta = [(k, c.get(k)) for k in ("model", "layer", "tau", "tau_random", "percentile", "n", "judge")
             if c.get(k) is not None]
+    for k, v in (c.get("cap_active") or {}).items():
+        meta.append((f"{k} moved", format_pct(_prob(v, f"capping.cap_active[{k!r}]"))))
+    for k, v in (c.get("texts_identical_to_none") or {}).items():
+        meta.append((f"{k} replies identical to none", f"{v} of {c.get('n', '?')}"))
     return {"meta": [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in meta],
-            "rates": [(k, rates[k]) for k in names], "charts": charts, "paired": paired,
-            "examples": examples}
+            "charts": charts, "paired": paired, "examples": examples,
+            "note": str(c.get("cap_active_note") or "")}
 
 
 # --- page ------------------------------------------------------------------------------------------
@@ -606,9 +663,11 @@ def _render(results: dict[str, Any] | None, records: list[dict[str, Any]] | None
     sections = {"persona": _persona(persona), "drift": _drift(drift), "capping": _capping(capping)}
     if results is not None:
         res = _obj(results, "results", "results.json")
-        suites = [_suite(str(k), v) for k, v in _obj(res.get("suites"), "results.suites", "NAME: suite").items()]
+        suites = [_suite(str(k), v)
+                  for k, v in _obj(res.get("suites"), "results.suites", "NAME: suite").items()]
         if not isinstance(records, list):
-            raise ValueError(f"records: must be a list of per-item records, got {type(records).__name__}")
+            raise ValueError("records: must be a list of per-item records (samples.jsonl), got "
+                             f"{type(records).__name__}")
         shown = select_shown([_record(i, r) for i, r in enumerate(records)], MAX_RECORDS_SHOWN,
                              key="stratum")
         evidence: dict[int, list[str]] = {}
