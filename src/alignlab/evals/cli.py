@@ -165,3 +165,55 @@ def validate_judge_cmd(
     cli.out.print(t)
     if out_file:
         out_file.write_text(json.dumps(rep, indent=2))
+
+
+@eval_app.command("compare")
+def compare_cmd(
+    run_a: str = typer.Argument(..., help="Baseline: a run id, or an eval output folder (samples.jsonl)."),
+    run_b: str = typer.Argument(..., help="Compared run: a run id or an output folder."),
+    workspace: Path = typer.Option(Path("alignlab-runs"), help="Run store folder (for run ids)."),
+    suite: Optional[str] = typer.Option(None, help="Only these suites (comma list)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the comparison as JSON here."),
+) -> None:
+    """Paired comparison of two eval runs: B - A per suite with a paired bootstrap CI and McNemar p."""
+    cli = _cli()
+    from alignlab.evals.compare import compare_runs
+
+    try:
+        res = compare_runs(workspace, run_a, run_b,
+                           suites=[s.strip() for s in suite.split(",")] if suite else None)
+    except ValueError as e:
+        cli._fail(str(e))
+    t = Table("suite", "pairs", "rate A", "rate B", "B - A (pp)", "95% CI", "McNemar p",
+              "A only", "B only", "missing")
+    rows = list(res["suites"].items()) + [("overall", res["overall"])]
+    for name, r in rows:
+        t.add_row(name, str(r["n_pairs"]), cli._pct(r["rate_a"]), cli._pct(r["rate_b"]),
+                  "n/a" if r["diff"] is None else f"{100 * r['diff']:+.1f}", cli._ci(r["diff_ci"]),
+                  "n/a" if r["p_value"] is None else f"{r['p_value']:.3g}",
+                  str(r["a_only"]), str(r["b_only"]),
+                  str(r["missing"]["from_a"] + r["missing"]["from_b"]))
+    cli.out.print(f"A = {res['a']} ({res['model_a']})   B = {res['b']} ({res['model_b']})")
+    cli.out.print(t)
+    for w in res["warnings"]:
+        cli.console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if out_file:
+        out_file.write_text(json.dumps(res, indent=2))
+        cli.out.print(f"-> {out_file}")
+
+
+@eval_app.command("export-inspect")
+def export_inspect_cmd(
+    run: str = typer.Argument(..., help="A run id, or an eval output folder (samples.jsonl, results.json)."),
+    out_file: Path = typer.Option(..., "--out", help="The inspect log to write (FILE.eval)."),
+    workspace: Path = typer.Option(Path("alignlab-runs"), help="Run store folder (for run ids)."),
+) -> None:
+    """Write an eval run as an inspect_ai log; open it with `inspect view --log-dir DIR`."""
+    cli = _cli()
+    from alignlab.evals.inspect_log import export_inspect
+
+    try:
+        path = export_inspect(workspace, run, out_file)
+    except (ImportError, ValueError) as e:
+        cli._fail(str(e))
+    cli.out.print(f"-> {path}  (inspect view --log-dir {path.parent})")

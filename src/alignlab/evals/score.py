@@ -203,7 +203,7 @@ def score_freeform(model: ChatModel, items: Sequence[EvalItem], judge, config: E
                 errors[k] = "target error"
             elif not comp.text.strip():
                 errors[k] = "empty reply"
-    recs = [dict(_base_record(it), transcript=conv, unscorable_reason=err)
+    recs = [dict(_base_record(it), transcript=conv, unscorable_reason=err, rubric=it.rubric)
             for it, conv, err in zip(items, convs, errors)]
     _judge_into(recs, items, judge, verdict_from_judge=True)
     return recs
@@ -328,9 +328,10 @@ def score_agentic(model: ChatModel, items: Sequence[EvalItem], judge, config: Ev
                 nxt.append(k)
         live = nxt
     recs = []
-    for it, conv, acts, err in zip(items, convs, actions, errors):
+    for it, conv, acts, err, n_steps in zip(items, convs, actions, errors, steps):
         r = _base_record(it)
-        r.update(transcript=conv, actions=acts, control=it.control, detect=it.detect, steps=len(acts),
+        r.update(transcript=conv, actions=acts, control=it.control, detect=it.detect, rubric=it.rubric,
+                 steps=n_steps,
                  unscorable_reason=err, behaviour=None if err else detected(it, acts))
         recs.append(r)
     if config.judge_agentic:
