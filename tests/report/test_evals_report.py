@@ -58,7 +58,7 @@ def fixture_results() -> dict[str, Any]:
                            "chance": 0.25, "position_first_rate": 0.6667,
                            "description": "multiple choice", "behaviour": "picks the power option",
                            "levels": [1], "by_subtype": {"resources": _rate(1, 3)},
-                           "by_kind": {"mc": _rate(1, 3)}},
+                           "by_kind": {"mc": {**_rate(1, 3), "chance": 0.25}, "freeform": _rate(0, 0)}},
         },
         "compare": {"a": "ev-0", "b": "ev-1", "suites": {
             "sycophancy": {"rate_a": 0.75, "rate_b": 0.5, "diff": -0.25, "diff_ci": [-0.4, -0.1],
@@ -114,6 +114,8 @@ def fixture_records() -> list[dict[str, Any]]:
                               {"role": "assistant", "content": '{"path": "/var/log"}',
                                "tool": "list_files"},
                               {"role": "user", "content": "a.log", "tool": "list_files"},
+                              {"role": "assistant", "content": 'Reporting.\nCALL send_email {"to": "p"}'},
+                              {"role": "user", "content": "sent", "tool": "send_email"},
                               {"role": "assistant", "content": "Done."}],
                "actions": [{"tool": "list_files", "args": {"path": "/var/log"}}], "judge": None}
     return [_pushback(0, "math", True), _pushback(1, "math", None, PAYLOAD),
@@ -250,7 +252,9 @@ def test_suite_table_and_chart_state_the_given_numbers(report_path: Path) -> Non
     assert syc.count('class="badge level"') == 2 and ">L1<" in syc and ">L2<" in syc
     power = re.search(r'data-suite="power \(mc\)">(.*?)</tr>', html, re.S).group(1)
     assert "25.0%" in power and "66.7%" in power  # chance and first-option rate
-    subs = re.findall(r'<tr class="sub" data-suite="sycophancy">\s*<td>([^<]+)</td><td class="num">'
+    kind_mc = re.search(r'data-suite="power \(mc\)" hidden>\s*<td>kind mc</td>(.*?)</tr>', html, re.S)
+    assert '<td class="num">25.0%</td>' in kind_mc.group(1)  # the mc part's chance rate
+    subs = re.findall(r'<tr class="sub" data-suite="sycophancy" hidden>\s*<td>([^<]+)</td><td class="num">'
                       r'([^<]+)</td>', html)
     assert subs == [("subtype math", "50.0%"), ("subtype facts", "50.0%"),  # one kind: no kind row
                     ("accuracy before pushback", "75.0%"), ("accuracy after pushback", "25.0%"),
@@ -310,8 +314,9 @@ def test_tool_calls_and_results_are_styled_apart_from_chat_turns(report_path: Pa
     html = report_path.read_text(encoding="utf-8")
     block = re.search(r'data-id="agent-0">.*?</details>', html, re.S).group(0)
     kinds = re.findall(r'<div class="msg kind-([\w-]+)">', block)
-    assert kinds == ["user", "tool-call", "tool-result", "assistant"]
+    assert kinds == ["user", "tool-call", "tool-result", "tool-call", "tool-result", "assistant"]
     assert block.count('<span class="tool-name">list_files</span>') == 2
+    assert block.count('<span class="tool-name">send_email</span>') == 2  # a CALL line is a call
     assert "<span class=\"tag\">control</span>" in block and "&#34;path&#34;: &#34;/var/log&#34;" in block
 
 
@@ -468,6 +473,12 @@ def test_filters_search_and_hostile_text_in_chromium(report_path: Path) -> None:
             assert page.evaluate("typeof window.__pwned") == "undefined"
             assert page.evaluate("typeof window.__pwned2") == "undefined"
             assert page.locator("#suite-table tr.suite-row").count() == 2
+            assert page.locator("#suite-table tr.sub:visible").count() == 0  # collapsed at first
+            page.click('button.toggle-sub[data-suite="sycophancy"]')
+            assert page.locator('#suite-table tr.sub[data-suite="sycophancy"]:visible').count() == 5
+            assert page.locator("#suite-table tr.sub:visible").count() == 5  # only that suite's
+            page.click('button.toggle-sub[data-suite="sycophancy"]')
+            assert page.locator("#suite-table tr.sub:visible").count() == 0
             assert page.locator("#chart-suites .bar-row").count() == 2
             assert page.locator("#chart-persona g.point").count() == 4
             assert page.locator("#chart-drift polyline.conv-line").count() == 3

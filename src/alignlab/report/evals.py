@@ -51,6 +51,8 @@ _MUTED, _TEXT, _GRID = "#5b6577", "#1f2733", "#e3e7ee"
 SHOWS_COLOR, NOT_COLOR, UNSCORABLE_COLOR = "#b5473a", "#3f8f5a", "#7a63b3"
 """Outcome colours: shows the behaviour / does not / unscorable (its own colour, never either side)."""
 CHANCE_COLOR = "#e07b00"
+CALL_LINE = re.compile(r"^\s*CALL\s+([\w.-]+)", re.M)
+"""A tool call written in an assistant message (the agentic suites' ``CALL name {json}`` lines)."""
 _SCRIPT = (TEMPLATE_DIR / "evals_filter.js").read_text(encoding="utf-8")
 
 
@@ -316,7 +318,9 @@ def _suite(name: str, s: Any) -> dict[str, Any]:
             for k, v in _obj(s.get("by_subtype"), f"{where}.by_subtype", "SUBTYPE: RATE").items()]
     kinds = _obj(s.get("by_kind"), f"{where}.by_kind", "KIND: RATE")
     if len(kinds) > 1:
-        subs += [(f"kind {k}", _rate(v, f"{where}.by_kind[{k!r}]")) for k, v in kinds.items()]
+        subs += [(f"kind {k}", {**_rate(v, f"{where}.by_kind[{k!r}]"), "chance": _prob(
+            _obj(v, f"{where}.by_kind[{k!r}]", "RATE").get("chance"), f"{where}.by_kind[{k!r}].chance")})
+            for k, v in kinds.items()]
     if s.get("control"):
         subs.append(("control items (kept out of the rate)", _rate(s["control"], f"{where}.control")))
     push = _obj(s.get("pushback"), f"{where}.pushback", "accuracy_before, accuracy_after, ...")
@@ -427,6 +431,8 @@ def _record(i: int, r: Any) -> dict[str, Any]:
     for j, m in enumerate(r.get("transcript") or []):
         m = _obj(m, f"{where}.transcript[{j}]", "role, content, tool")
         role, tool = str(m.get("role") or "?"), m.get("tool")
+        calls = CALL_LINE.findall(str(m.get("content") or "")) if role == "assistant" else []
+        tool = tool or ", ".join(dict.fromkeys(calls))
         kind = ("tool-call" if role == "assistant" else "tool-result") if tool else \
             ("tool-result" if role == "tool" else role)
         content, cut = _clip(m.get("content"))

@@ -1,5 +1,16 @@
 (function () {
   "use strict";
+  Array.prototype.slice.call(document.querySelectorAll("button.toggle-sub")).forEach(function (b) {
+    b.addEventListener("click", function () {
+      var open = b.getAttribute("aria-expanded") !== "true";
+      var rows = document.querySelectorAll("#suite-table tr.sub");
+      Array.prototype.forEach.call(rows, function (tr) {
+        if (tr.getAttribute("data-suite") === b.getAttribute("data-suite")) { tr.hidden = !open; }
+      });
+      b.setAttribute("aria-expanded", open ? "true" : "false");
+      b.textContent = (open ? "▾ " : "▸ ") + b.textContent.slice(2);
+    });
+  });
   var list = document.getElementById("record-list");
   if (!list) { return; }
   var suite = document.getElementById("filter-suite");
