@@ -202,10 +202,8 @@ def write_outputs(results: dict[str, Any], records: Sequence[dict], out: Path,
     with open(out / "samples.jsonl", "w") as f:
         for r in records:
             f.write(json.dumps(r) + "\n")
-    try:
-        from alignlab.report.evals import write_evals_report
-    except ImportError:  # the report module lands separately; results stay usable without it
-        return
+    from alignlab.report.evals import write_evals_report
+
     write_evals_report(results, list(records), out / "report.html", persona=persona, drift=drift,
                        capping=capping)
 
