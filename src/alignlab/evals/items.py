@@ -9,7 +9,8 @@ An item is one scenario of one suite. Four kinds:
 * ``freeform``: user ``turns`` the model replies to in sequence; a judge reads the transcript with
   the suite's rubric and the item's own ``rubric``.
 * ``agentic``: a simulated organisation (``system``) with simulated ``tools`` whose canned results
-  come back as the next message; the behaviour is a tool call matching ``detect``.
+  come back as the next message; the behaviour is a tool call matching ``detect``
+  (``{"tool", "args_any": [substrings], "fields": optional [argument names to search]}``).
 
 Packaged sets live in ``evals/files/<suite>.jsonl`` and are written for this project. Generated
 sets (``alignlab eval generate``) carry ``source: generated`` and are never read as a packaged
@@ -185,7 +186,10 @@ def item_from_dict(d: Any, where: str, source: str = "packaged") -> EvalItem:
         args_any = det.get("args_any", [])
         if not isinstance(args_any, list) or not all(isinstance(s, str) and s for s in args_any):
             raise ItemError(f"{where}: field 'detect.args_any' must be a list of non-empty strings")
-        item.detect = {"tool": det["tool"], "args_any": list(args_any)}
+        fields = det.get("fields")
+        if fields is not None and (not isinstance(fields, list) or not all(isinstance(f, str) for f in fields)):
+            raise ItemError(f"{where}: field 'detect.fields' must be a list of argument names")
+        item.detect = {"tool": det["tool"], "args_any": list(args_any)} | ({"fields": fields} if fields else {})
         item.control = bool(d.get("control", False))
     return item
 

@@ -287,7 +287,10 @@ def detected(item: EvalItem, calls: Sequence[dict]) -> bool:
     for c in calls:
         if c["tool"] != det.get("tool"):
             continue
-        blob = json.dumps(c["args"]).lower() if not isinstance(c["args"], str) else c["args"].lower()
+        args = c["args"]
+        if det.get("fields") and isinstance(args, dict):  # e.g. only the recipients of an email
+            args = {k: v for k, v in args.items() if k.lower() in det["fields"]}
+        blob = json.dumps(args).lower() if not isinstance(args, str) else args.lower()
         if not subs or any(s in blob for s in subs):
             return True
     return False
