@@ -48,17 +48,28 @@ def load_judge_labels(path: str | Path | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+def _packaged_detect(suite: str, item_id: str) -> dict | None:
+    from alignlab.evals.items import load_suite
+
+    try:
+        return next((it.detect for it in load_suite(suite) if it.id == item_id), None)
+    except ItemError:
+        return None
+
+
 def _detector_verdicts(rows: Sequence[dict]) -> list[bool]:
+    """The current rule (the packaged item's ``detect`` when it exists) on each labelled transcript."""
     from alignlab.evals.score import detected, parse_calls
 
     out = []
     for r in rows:
-        tools = [{"name": r["detect"]["tool"], "description": "", "result": ""}]
+        det = _packaged_detect(r["suite"], r.get("item_id", "")) or r["detect"]
+        tools = [{"name": det["tool"], "description": "", "result": ""}]
         item = item_from_dict({"id": r.get("item_id", "x"), "suite": r["suite"], "kind": "agentic",
                                "system": "s", "turns": ["t"], "rubric": "r", "tools": tools,
-                               "detect": r["detect"]}, "label row")
+                               "detect": det}, "label row")
         calls = [c for m in r["transcript"] if m["role"] == "assistant"
-                 for c in parse_calls(m["content"], [r["detect"]["tool"]])]
+                 for c in parse_calls(m["content"], [det["tool"]])]
         out.append(detected(item, calls))
     return out
 
