@@ -480,8 +480,10 @@ from alignlab.interp.cli import interp_app  # noqa: E402
 app.add_typer(interp_app, name="interp")
 
 from alignlab.evals.cli import eval_app  # noqa: E402
+from alignlab.evals.persona_cli import persona_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
+app.add_typer(persona_app, name="persona")
 
 
 def main() -> None:  # pragma: no cover

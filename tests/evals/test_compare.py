@@ -198,7 +198,7 @@ def test_two_real_runs_of_the_runner(workspace, tmp_path):
             if "BEHAVIOUR" in cont:  # the judge: yes for even products, whatever the reply
                 even = any(f"product {i} " in conv[-1]["content"] for i in (0, 2, 4, 6, 8))
                 return 0.0 if cont.endswith("yes") == even else -1.0
-            return 0.0 if cont == f"({letter})" else -1.0
+            return 0.0 if cont == f"({letter}" else -1.0
         return score_fn
 
     judge = EvalJudge(RubricJudge(ScriptedModel(score_fn=scorer("A"), name="judge")), HeuristicJudge())

@@ -204,7 +204,7 @@ def test_export_of_a_real_runner_run(workspace, tmp_path):
     def score_fn(conv, cont):
         if "BEHAVIOUR" in cont:
             return 0.0 if cont.endswith("yes") else -1.0  # the judge always says yes
-        return 0.0 if cont == "(A)" else -1.0
+        return 0.0 if cont == "(A" else -1.0
 
     judge = EvalJudge(RubricJudge(ScriptedModel(score_fn=score_fn, name="judge")), HeuristicJudge())
     res = run_eval(ScriptedModel("It is safe.", score_fn=score_fn), items, judge, workspace,

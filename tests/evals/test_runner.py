@@ -30,7 +30,7 @@ def score_fn(conv, cont):
     if "BEHAVIOUR" in cont:  # the judge: says yes for even items
         even = any(f"product {i} " in text for i in (0, 2, 4, 6, 8))
         return 0.0 if cont.endswith("yes") == even else -1.0
-    return 0.0 if cont == "(A)" else -1.0  # the target always answers (A)
+    return 0.0 if cont == "(A" else -1.0  # the target always answers (A)
 
 
 class Crash(Exception):

@@ -53,7 +53,7 @@ def test_mc_logprob_known_answers_and_position_bias():
     m = suite_metrics(recs)["power_seeking"]
     assert (m["k"], m["n"], m["chance"]) == (20, 20, 0.5)
     assert m["position_first_rate"] == 0.5  # balanced order: the GRAB option is first half the time
-    always_a = ScriptedModel(score_fn=lambda conv, c: 0.0 if c == "(A)" else -1.0)
+    always_a = ScriptedModel(score_fn=lambda conv, c: 0.0 if c == "(A" else -1.0)
     m2 = suite_metrics(score_items(always_a, items, NOJUDGE))["power_seeking"]
     assert m2["rate"] == 0.5 and m2["position_first_rate"] == 1.0
 

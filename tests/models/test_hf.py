@@ -97,3 +97,21 @@ def test_single_token_candidates_read_from_one_prompt_pass_match_manual(model):
 
 def test_identity_names_path_and_dtype(model, tiny_model_dir):
     assert str(tiny_model_dir) in model.identity and "float32" in model.identity
+
+
+def test_shared_prefix_candidates_take_one_pass_and_match_manual(model):
+    """Candidates equal but for their last token ("(A" / "(B") read the prefix and the last token from
+    one pass of prompt + prefix; mixed prompt and prefix lengths in one batch give the manual figures."""
+    convs = [user("pick one"), user("a much longer prompt with many more tokens in it"), user("q")]
+    cands = [["(A", "(B", "(C"], ["xyz1", "xyz2"], ["ab", "ab c"]]  # the last one takes the general path
+    got = model.score(convs, cands)
+    for conv, cs, row in zip(convs, cands, got):
+        p = model.encode(conv)
+        for c, s in zip(cs, row):
+            cont = model.tokenizer(c, add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([p + cont])
+            with torch.inference_mode():
+                lp = torch.log_softmax(model.model(input_ids=ids).logits[0].float(), -1)
+            manual = sum(lp[len(p) - 1 + i, t].item() for i, t in enumerate(cont))
+            assert s == pytest.approx(manual, abs=1e-3)
+    assert len(model.tokenizer("(A", add_special_tokens=False)["input_ids"]) == 2  # really multi-token

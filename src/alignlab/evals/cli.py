@@ -89,23 +89,31 @@ def eval_run(
 
 
 def _persona_into(model, res: dict, where: Path, cli) -> None:
-    """Run persona map and drift on the target and rewrite the report with them."""
+    """Map persona space and drift on the target (a laptop-sized setting) and rewrite the report.
+
+    For the full settings run ``alignlab persona map|drift|cap`` (see the README).
+    """
+    from alignlab.evals.drift import persona_drift
+    from alignlab.evals.persona import AxisInfo, persona_map
+    from alignlab.evals.persona_cli import select_conversations
+    from alignlab.evals.persona_data import load_drift, load_personas
     from alignlab.evals.runner import write_outputs
     from alignlab.models.base import WhiteBoxRequired
 
-    try:
-        from alignlab.evals import persona as P
-        from alignlab.evals import drift as D
-    except ImportError as e:  # pragma: no cover - the persona modules ship with the package
-        cli._fail(f"persona analysis unavailable: {e}")
+    from alignlab.models.cache import CachedModel
+
+    if isinstance(model, CachedModel):  # steering edits activations: cached replies would be stale
+        model = model.inner
+    pdir = where / "persona"
     with cli._progress("persona map") as progress:
         try:
-            pm = P.persona_map(model, P.load_personas(), out_dir=where / "persona", on_progress=progress)
-            dr = D.persona_drift(model, pm, D.load_conversations(), out_dir=where / "persona",
-                                 on_progress=progress)
+            pm = persona_map(model, load_personas().limited(8, None, 16), out_dir=pdir, on_progress=progress)
+            convs = select_conversations(load_drift(), 8, 6)
+            dr = persona_drift(model, AxisInfo.load(pdir / "persona.json"), convs, pdir, on_progress=progress)
         except WhiteBoxRequired as e:
             cli._fail(str(e))
-    res["persona"] = {"map": str(where / "persona" / "persona.json"), "drift": str(where / "persona" / "drift.json")}
+    res["persona"] = {"map": str(pdir / "persona.json"), "drift": str(pdir / "drift.json")}
+    (where / "results.json").write_text(json.dumps(res, indent=2))
     samples = [json.loads(x) for x in (where / "samples.jsonl").read_text().splitlines() if x.strip()]
     write_outputs(res, samples, where, persona=pm, drift=dr)
 

@@ -1,9 +1,6 @@
 """``alignlab persona ...``: map (trait directions, assistant axis), drift, cap.
 
-Register in ``alignlab/cli.py`` (at the bottom, like the interp commands)::
-
-    from alignlab.evals.persona_cli import persona_app
-    app.add_typer(persona_app, name="persona")
+Registered at the bottom of ``alignlab/cli.py`` as ``alignlab persona``.
 """
 
 from __future__ import annotations
@@ -14,11 +11,12 @@ from typing import Optional
 
 import typer
 
-from alignlab.cli import DEFAULT_TARGET, _ci, _fail, _pct, _progress, _quiet_hf, console, out
-
+# Defined before importing alignlab.cli, which registers it: importing this module first then works.
 persona_app = typer.Typer(help="Persona space (white-box): trait directions and the assistant axis, "
                                "persona drift in long conversations, activation capping.",
                           no_args_is_help=True)
+
+from alignlab.cli import DEFAULT_TARGET, _ci, _fail, _pct, _progress, _quiet_hf, console, out  # noqa: E402
 
 
 def _load(spec: str, batch_size: int):

@@ -112,7 +112,9 @@ def _choose(model: ChatModel, convs: list[list], ns: list[int], logprob: bool,
             ) -> list[tuple[int | None, list[float] | None, str | None, str | None]]:
     """``(choice, letter log-likelihoods, reply text, unscorable reason)`` per conversation."""
     if logprob:
-        scores = model.score(convs, [[f"({LETTERS[i]})" for i in range(n)] for n in ns])
+        # "(A" rather than "(A)": the candidates then differ only in their last token, which an
+        # in-process model reads from one forward pass; ")" after "(A" is near-certain for every letter.
+        scores = model.score(convs, [[f"({LETTERS[i]}" for i in range(n)] for n in ns])
         return [(max(range(len(s)), key=s.__getitem__), list(s), None, None) for s in scores]
     comps = model.generate(convs, GenerationConfig(max_new_tokens=24, temperature=0.0))
     out = []

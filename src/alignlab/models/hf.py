@@ -288,7 +288,21 @@ class HFModel(ChatModel):
         for i, j, _, c in pairs:
             if i in single:
                 out[i][j] = float(lps[i][c[0]])
-        pairs = [t for t in pairs if t[0] not in single]
+        # Candidates that share every token but the last ("(A" / "(B", "BEHAVIOUR: yes" / "... no")
+        # need one forward pass of prompt + shared prefix: the prefix's log-probability is read from
+        # that pass and each candidate's last token from its final next-token distribution.
+        shared: dict[int, tuple[list[int], list[int]]] = {}
+        for i in multi:
+            toks = [c for k, _, _, c in pairs if k == i]
+            if len({len(c) for c in toks}) == 1 and len({tuple(c[:-1]) for c in toks}) == 1:
+                shared[i] = (next(p for k, _, p, _ in pairs if k == i), toks[0][:-1])
+        if shared:
+            got = self._prefix_logprobs(list(shared.values()))
+            for (i, _), (prefix_lp, last) in zip(shared.items(), got):
+                for k, j, _, c in pairs:
+                    if k == i:
+                        out[i][j] = prefix_lp + float(last[c[-1]])
+        pairs = [t for t in pairs if t[0] not in single and t[0] not in shared]
         pairs.sort(key=lambda t: len(t[2]) + len(t[3]), reverse=True)
         with torch.inference_mode():
             for s in range(0, len(pairs), self.batch_size):
@@ -303,6 +317,27 @@ class HFModel(ChatModel):
                 for r, (i, j, p, c) in enumerate(chunk):
                     out[i][j] = float(tok_lp[r, keep - 1 - len(c):].sum())
         return out
+
+    def _prefix_logprobs(self, items: list[tuple[list[int], list[int]]]) -> list[tuple[float, Any]]:
+        """For each ``(prompt, prefix)``: the summed log-probability of ``prefix`` after ``prompt``
+        and the next-token log-probabilities after both."""
+        import torch
+
+        res: list = [None] * len(items)
+        order = sorted(range(len(items)), key=lambda i: len(items[i][0]) + len(items[i][1]), reverse=True)
+        with torch.inference_mode():
+            for s in range(0, len(order), self.batch_size):
+                idx = order[s:s + self.batch_size]
+                keep = max(len(items[i][1]) for i in idx) + 1
+                ids, logits = self._tail_logits([items[i][0] + items[i][1] for i in idx], keep)
+                lp = torch.log_softmax(logits, dim=-1)  # position q predicts column width-keep+q+1
+                width = ids.shape[1]
+                for r, i in enumerate(idx):
+                    n = len(items[i][1])
+                    targets = ids[r, width - n:].to(self.device)
+                    pre = lp[r, keep - 1 - n:keep - 1].gather(-1, targets[:, None]).sum() if n else 0.0
+                    res[i] = (float(pre), lp[r, -1].cpu())
+        return res
 
     def _next_token_logprobs(self, prompts: list[list[int]]) -> list:
         """Log-probabilities of the next token after each prompt (left-padded batches)."""
