@@ -239,6 +239,7 @@ def test_persona_map_writes_the_fixed_json_shape(mapped):
     assert [p["kind"] for p in saved["points"]].count("role") == 3
     assert {p["kind"] for p in saved["points"]} == {"default", "role", "trait+", "trait-"}
     assert ("persona replies", 2 * 3 * (1 + 4 + 3), 2 * 3 * (1 + 4 + 3)) in phases
+    assert ("steering", 12, 12) in phases  # 4 non-zero coefficients x (2 traits + the random control)
 
 
 def test_axis_scale_puts_default_at_one_and_role_centre_at_zero(mapped):
@@ -282,5 +283,7 @@ def test_steering_at_zero_scores_the_unsteered_default_replies(mapped):
     st = res["traits"][0]["steer"]
     zero = st["coefficients"].index(0.0)
     assert st["score"][zero] == pytest.approx(np.mean(LenScorer().for_trait(None, [], [])(texts)))
+    assert st["control"]["score"][zero] == st["score"][zero]  # the random-direction control shares the origin
+    assert len(st["control"]["score"]) == len(st["coefficients"]) and "random unit" in st["control"]["direction"]
     assert st["scorer"] == "letters" and st["n"] == 3
     assert all(lo <= m <= hi for m, (lo, hi) in zip(st["score"], st["ci"]))

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from alignlab.data.behaviors import Behavior
-from alignlab.evals.persona import AxisInfo, Progress, default_conversation, generate_texts
+from alignlab.evals.persona import AxisInfo, Progress, default_conversation, generate_texts, random_unit
 from alignlab.evals.persona_data import PersonaDataError, PersonaSet
 from alignlab.interp.hooks import hf_parts, hooks
 from alignlab.models.base import Message
@@ -58,12 +58,6 @@ def jailbreak_prompts(personas: PersonaSet, behaviors: Sequence[Behavior], limit
         text = jb.fill(b.prompt)
         out.append(CapPrompt(b, jb.name, text, tuple(default_conversation(text, personas.default_system))))
     return out
-
-
-def random_unit(width: int, seed: int) -> np.ndarray:
-    """A seeded random unit vector (Gaussian, normalised)."""
-    v = np.random.default_rng(seed).standard_normal(width)
-    return (v / np.linalg.norm(v)).astype(np.float32)
 
 
 @contextmanager

@@ -393,51 +393,73 @@ def persona_map(model, personas: PersonaSet, layer: int | None = None, *, max_ne
     return result
 
 
+def random_unit(width: int, seed: int) -> np.ndarray:
+    """A seeded random unit vector (Gaussian, normalised)."""
+    v = np.random.default_rng(seed).standard_normal(width)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
 def steering_check(model, ps: PersonaSet, directions: dict[str, np.ndarray], layer: int, typical: float,
                    coefficients: Sequence[float], scorer: TraitScorer, items: list[_Item], sel,
                    default_test: list[int], max_new_tokens: int, on_progress: Progress | None,
                    n_boot: int, seed: int) -> dict[str, dict]:
     """Steer along each trait direction on the test questions (default assistant) and score the
-    trait from the text alone; per coefficient a mean score with a CI, and the slope."""
+    trait from the text alone; per coefficient a mean score with a CI, and the slope.
+
+    A control steers along one seeded random unit direction at the same coefficients; each trait's
+    scorer scores those texts too (``control``), so a slope that any push of that size would give
+    (text drifting towards the scorer's positive centroid as it degrades) shows up there.
+    """
     from alignlab.interp.steer import steer
 
     coefs = [float(c) for c in coefficients]
     convs = [items[i].conv for i in default_test]
     unsteered = [items[i].text for i in default_test]
-    todo = [(t, c) for t in ps.traits for c in coefs if c != 0]
+    nonzero = [c for c in coefs if c != 0]
+    total = len(nonzero) * (len(ps.traits) + 1)
+    done = [0]
+
+    def steered(direction) -> dict[float, list[str]]:
+        got = {}
+        for c in coefs:
+            if c == 0:
+                got[c] = unsteered
+                continue
+            with steer(model, direction, layer, c * typical):
+                got[c] = generate_texts(model, convs, max_new_tokens)
+            done[0] += 1
+            if on_progress:
+                on_progress("steering", done[0], total)
+        return got
+
+    def curve(per_coef: list[list[float]]) -> dict:
+        stats = [mean_ci(s, n_boot, seed) for s in per_coef]
+        return {"score": [m for m, _ in stats], "ci": [ci for _, ci in stats],
+                "slope": slope([c for c, s in zip(coefs, per_coef) for _ in s], [x for s in per_coef for x in s]),
+                "slope_ci": slope_ci(coefs, per_coef, n_boot, seed)}
+
+    control_seed = seed + 1
+    control = steered(random_unit(len(next(iter(directions.values()))), control_seed))
     out = {}
-    k = 0
     for t in ps.traits:
         score = scorer.for_trait(t, [items[i].text for i in sel("trait+", t.name, "ext")],
                                  [items[i].text for i in sel("trait-", t.name, "ext")])
         # The scorer's own validity: does it tell held-out positive-prompt replies from negative ones?
         sp = score([items[i].text for i in sel("trait+", t.name, "test")])
         sn = score([items[i].text for i in sel("trait-", t.name, "test")])
-        per_coef, texts_at = [], {}
-        for c in coefs:
-            if c == 0:
-                texts = unsteered
-            else:
-                with steer(model, directions[t.name], layer, c * typical):
-                    texts = generate_texts(model, convs, max_new_tokens)
-                k += 1
-                if on_progress:
-                    on_progress("steering", k, len(todo))
-            texts_at[c] = texts
-            per_coef.append(score(texts))
-        stats = [mean_ci(s, n_boot, seed) for s in per_coef]
+        texts_at = steered(directions[t.name])
         out[t.name] = {
-            "coefficients": coefs, "score": [m for m, _ in stats], "ci": [ci for _, ci in stats],
-            "slope": slope([c for c, s in zip(coefs, per_coef) for _ in s], [x for s in per_coef for x in s]),
-            "slope_ci": slope_ci(coefs, per_coef, n_boot, seed), "n": len(convs), "scorer": scorer.name,
-            "coefficient_unit": f"typical per-token norm at layer {layer} ({typical:.3g})",
+            "coefficients": coefs, **curve([score(texts_at[c]) for c in coefs]), "n": len(convs),
+            "scorer": scorer.name, "coefficient_unit": f"typical per-token norm at layer {layer} ({typical:.3g})",
             "scorer_auroc": auroc(sp, sn), "scorer_auroc_ci": list(auroc_ci(sp, sn, n_boot, seed)),
+            "control": {**curve([score(control[c]) for c in coefs]),
+                        "direction": f"random unit vector (seed {control_seed}), same coefficients"},
             "examples": [{"question": ps.test_questions[items[default_test[q]].q],
-                          "texts": {str(c): texts_at[c][q] for c in (coefs[0], coefs[-1]) if c in texts_at}}
+                          "texts": {str(c): texts_at[c][q] for c in (coefs[0], coefs[-1])}}
                          for q in range(min(2, len(convs)))],
         }
     return out
 
 
 __all__ = ["AxisInfo", "SCALE", "default_conversation", "default_layer", "generate_texts", "persona_map",
-           "response_activations", "response_token_activations", "steering_check"]
+           "random_unit", "response_activations", "response_token_activations", "steering_check"]
