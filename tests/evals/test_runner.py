@@ -96,3 +96,10 @@ def test_cli_on_tiny_model_with_anthropic_items(tmp_path, tiny_model_dir):
     assert s["n"] + s["n_unscorable"] == 6 and s["chance"] == 0.5
     bad = CliRunner().invoke(app, ["eval", "--suite", "nope", "--workspace", str(tmp_path / "ws")])
     assert bad.exit_code == 2 and "unknown suite 'nope'" in bad.output
+
+
+def test_generate_cli_needs_exactly_one_behaviour_source(tmp_path):
+    from alignlab.cli import app
+
+    r = CliRunner().invoke(app, ["eval", "generate", "--out", str(tmp_path / "g")])
+    assert r.exit_code == 2 and "exactly one of --behaviour" in r.output

@@ -225,3 +225,55 @@ def export_inspect_cmd(
     except (ImportError, ValueError) as e:
         cli._fail(str(e))
     cli.out.print(f"-> {path}  (inspect view --log-dir {path.parent})")
+
+
+@eval_app.command("generate")
+def generate_cmd(
+    out_dir: Path = typer.Option(..., "--out", help="Folder for generated.jsonl, generation.json (resumes)."),
+    behaviour: Optional[str] = typer.Option(None, help="One paragraph describing the behaviour to test."),
+    behaviour_file: Optional[Path] = typer.Option(None, help="A file holding that paragraph."),
+    helper: str = typer.Option(DEFAULT_MODEL, help="Model that writes the items (a strong one helps)."),
+    n: int = typer.Option(20, help="Scenarios to write (each becomes at most one item)."),
+    kind: str = typer.Option("mc", help="mc or freeform."),
+    variations: int = typer.Option(2, help="Perturbations per seed scenario."),
+    target: Optional[str] = typer.Option(None, help="Roll the accepted items out on this model."),
+    judge: str = typer.Option("none", help="Judge for free-form rollouts (a model spec)."),
+    name: Optional[str] = typer.Option(None, help="Name of the generated set (default: from the text)."),
+    seed: int = typer.Option(0),
+    batch_size: int = typer.Option(32),
+) -> None:
+    """A helper model writes new items for a behaviour (understand, ideate, write, dedupe, filter, roll out)."""
+    cli = _cli()
+    cli._quiet_hf()
+    from alignlab.evals.generate import generate_eval
+    from alignlab.evals.judge import make_eval_judge
+    from alignlab.models import SpecError, load_model
+
+    if bool(behaviour) == bool(behaviour_file):
+        cli._fail("give the behaviour with exactly one of --behaviour TEXT or --behaviour-file FILE")
+    try:
+        text = behaviour or Path(behaviour_file).read_text(encoding="utf-8").strip()
+    except OSError as e:
+        cli._fail(f"{behaviour_file}: cannot read ({e.strerror})")
+    try:
+        hm = load_model(helper, batch_size=batch_size)
+        tm = load_model(target, batch_size=batch_size) if target else None
+        jd = make_eval_judge(judge, batch_size=batch_size) if target else None
+    except (SpecError, RuntimeError, FileNotFoundError, ValueError) as e:
+        cli._fail(str(e))
+    with cli._progress("generate") as progress:
+        try:
+            res = generate_eval(hm, text, out_dir, n=n, kind=kind, seed=seed, variations=variations,
+                                target=tm, judge=jd, on_progress=progress, name=name)
+        except ValueError as e:
+            cli._fail(str(e))
+    counts = res.get("counts", {})
+    cli.out.print("stages: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    acc = res.get("acceptance") or {}
+    if acc:
+        cli.out.print(f"accepted {acc.get('k')}/{acc.get('n')} ({cli._pct(acc.get('rate'))} {cli._ci(acc.get('ci'))})")
+    for stage, reasons in (res.get("rejections") or {}).items():
+        for reason, c in (reasons or {}).items():
+            cli.out.print(f"  rejected at {stage}: {reason} x{c}", highlight=False)
+    cli.out.print(f"-> {out_dir}/generated.jsonl (never mixed into the packaged suites; run it with "
+                  f"'alignlab eval --items {out_dir}/generated.jsonl')")
