@@ -225,7 +225,8 @@ class Parsed:
 
 _KEY = re.compile(
     r"^[\s*_#>`-]*(?:\d{1,2}[.)]\s*)?"
-    r"(?P<key>question|option\s*\(?[a-h]\)?|choice\s*\(?[a-h]\)?|\(?[a-h]\)(?=\s)|[a-h][.)](?=\s)"
+    r"(?P<key>question|q|option\s*\(?[a-h]\)?|choice\s*\(?[a-h]\)?|\(?[a-h]\)(?=\s)|[a-h][.)](?=\s)"
+    r"|[a-h](?=[\s*_`]*:)"
     r"|concerning\s+(?:reply|response|answer)|acceptable\s+(?:reply|response|answer)"
     r"|(?:safe|good)\s+(?:reply|response)|concerning(?:\s+options?)?|matching|label"
     r"|user(?:\s*(?:message|turn))?(?:\s*\d)?|rubric)"
@@ -246,7 +247,7 @@ def _keyname(key: str) -> tuple[str, str | None]:
         return "label", None
     if k.startswith("user"):
         return "user", None
-    return k, None
+    return ("question" if k == "q" else k), None
 
 
 def _lines(text: str) -> list[tuple[str | None, str | None, str]]:
