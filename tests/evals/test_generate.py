@@ -406,6 +406,14 @@ def test_rollout_rate_with_wilson_ci(tmp_path, minilm):
     assert len(_jsonl(tmp_path / "ro" / "rollout.jsonl")) == 6
 
 
+def test_helper_without_usable_scenarios_writes_nothing_and_keeps_no_plan(tmp_path, minilm):
+    out = tmp_path / "empty"
+    res = generate_eval(ScriptedModel("OK"), DESC, out, n=3, config=GEN_CFG, embedder=minilm, reference=[])
+    assert res["counts"] == {"scenarios": 0, "written": 0, "parsed": 0, "unique": 0, "accepted": 0}
+    assert res["ideation"]["shortfall"] == 3 and res["ideation"]["dropped_lines"] == {"too_short": 4}
+    assert res["acceptance"] is None and not (out / "plan.json").exists()  # a rerun ideates afresh
+
+
 def test_bad_arguments():
     helper = ScriptedModel(good_reply)
     with pytest.raises(ValueError, match="cannot be generated"):

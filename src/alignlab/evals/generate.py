@@ -245,7 +245,8 @@ def _plan(helper: ChatModel, description: str, out: Path, meta: dict[str, Any], 
                      "shortfall": n - len(scen)})
     plan = {**meta, "helper": helper.identity, "created": _now(), "understanding": understanding,
             "ideation": ideation, "scenarios": scen}
-    path.write_text(json.dumps(plan, indent=1, ensure_ascii=False), encoding="utf-8")
+    if scen:  # a plan without scenarios (helper errors, junk) is not kept: a rerun ideates again
+        path.write_text(json.dumps(plan, indent=1, ensure_ascii=False), encoding="utf-8")
     return plan
 
 
