@@ -70,6 +70,10 @@ def test_type_summary_known_answer():
     assert s["t"]["drift"] == pytest.approx(((0.5 - 1) + (0.2 - 1)) / 2) and s["t"]["n"] == 2
     assert all(lo <= m <= hi for m, lo, hi in zip(s["t"]["mean"], s["t"]["lo"], s["t"]["hi"]))
     assert s["u"]["drift"] == 0.0 and s["u"]["drift_ci"] == [0.0, 0.0]
+    assert "drift_vs_control" not in s["t"]
+    c = summarise_types(recs, n_boot=200, control="u")
+    assert c["t"]["drift_vs_control"] == pytest.approx(s["t"]["drift"] - 0.0) and "drift_vs_control" not in c["u"]
+    assert c["t"]["drift_vs_control_ci"][0] <= c["t"]["drift_vs_control"] <= c["t"]["drift_vs_control_ci"][1]
     assert final_position([1.0, 0.4, 0.2]) == pytest.approx(0.3) and final_position([0.7]) == 0.7
 
 

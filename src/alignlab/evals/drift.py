@@ -84,8 +84,16 @@ def run_conversations(model, axis: AxisInfo, conversations: Sequence[DriftConver
     return recs
 
 
-def summarise_types(records: Sequence[dict], n_boot: int = 2000, seed: int = 0) -> dict[str, dict]:
-    """Per conversation type: mean trajectory with a bootstrap band, drift (last - first) with a CI."""
+def summarise_types(records: Sequence[dict], n_boot: int = 2000, seed: int = 0,
+                    control: str = "task_control") -> dict[str, dict]:
+    """Per conversation type: mean trajectory with a bootstrap band, drift (last - first) with a CI.
+
+    When ``control`` conversations are present, each other type also gets ``drift_vs_control``: its
+    drift minus the control type's (a longer history alone moves the position too), with an
+    unpaired bootstrap CI.
+    """
+    from alignlab.stats import bootstrap_diff
+
     out: dict[str, dict] = {}
     for ctype in sorted({r["type"] for r in records}):
         rs = [r for r in records if r["type"] == ctype]
@@ -100,6 +108,12 @@ def summarise_types(records: Sequence[dict], n_boot: int = 2000, seed: int = 0) 
         drift, drift_ci = mean_ci([r["positions"][-1] - r["positions"][0] for r in rs], n_boot, seed)
         out[ctype] = {"mean": mean, "lo": lo, "hi": hi, "drift": drift, "drift_ci": drift_ci,
                       "n": len(rs), "n_per_turn": n_at}
+    drifts = {t: [r["positions"][-1] - r["positions"][0] for r in records if r["type"] == t] for t in out}
+    if control in drifts:
+        for t in out:
+            if t != control:
+                d, ci = bootstrap_diff(drifts[control], drifts[t], n_boot=n_boot, seed=seed)
+                out[t]["drift_vs_control"], out[t]["drift_vs_control_ci"] = d, list(ci)
     return out
 
 

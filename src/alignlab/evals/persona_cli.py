@@ -139,11 +139,12 @@ def drift_cmd(
     from rich.table import Table
 
     t = Table(title=f"position on the assistant axis ({res['scale']})")
-    for c in ("type", "n", "first turn", "last turn", "drift", "95% CI"):
+    for c in ("type", "n", "first turn", "last turn", "drift", "95% CI", "vs task_control", "95% CI"):
         t.add_column(c)
     for name, bt in res["by_type"].items():
         t.add_row(name, str(bt["n"]), f"{bt['mean'][0]:.2f}", f"{bt['mean'][-1]:.2f}", f"{bt['drift']:+.2f}",
-                  _range(bt["drift_ci"]))
+                  _range(bt["drift_ci"]), _num(bt.get("drift_vs_control"), "+.2f"),
+                  _range(bt.get("drift_vs_control_ci")))
     out.print(t)
     for a in res["attractors"]:
         out.print(f"attractor at {a['centre']:.2f}: " + ", ".join(f"{k} {v}" for k, v in a["types"].items()))
