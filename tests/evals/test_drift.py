@@ -169,6 +169,10 @@ def test_cap_raises_every_position_but_bos_and_pads_to_the_floor(tiny):
         assert torch.allclose(after[r, above], before[r, above])  # already above the floor: unchanged
     eligible = sum(len(s) - 1 for s in seqs)
     assert counts["positions"] == eligible and 0 < counts["capped"] < eligible
+    keep = torch.zeros_like(proj, dtype=torch.bool)
+    for r in range(2):
+        keep[r, int(first[r]) + 1:] = True
+    assert counts["shift"] == pytest.approx(float((tau - proj[keep]).clamp(min=0).sum()), rel=1e-4)
     with cap_projection(tiny, u, 1, tau, prompt=False):
         assert torch.equal(_read_after_cap(tiny, 1, ids, mask), before)  # reply-only cap leaves a prompt alone
 

@@ -70,8 +70,8 @@ def cap_projection(model, direction, layer: int, tau: float, counts: dict | None
         direction: the direction (made unit here).
         layer: decoder block whose output is capped.
         tau: the floor on the projection.
-        counts: if given, ``counts["capped"]`` and ``counts["positions"]`` are incremented with the
-            positions moved and the positions eligible.
+        counts: if given, ``counts["capped"]``, ``counts["positions"]`` and ``counts["shift"]`` are
+            incremented with the positions moved, the positions eligible and the total shift added.
         prompt: cap the prompt's positions too (False: only generated tokens, i.e. forward calls
             of one position per row, as in cached decoding).
     """
@@ -106,6 +106,7 @@ def cap_projection(model, direction, layer: int, tau: float, counts: dict | None
         if counts is not None:
             counts["capped"] = counts.get("capped", 0) + int((add > 0).sum())
             counts["positions"] = counts.get("positions", 0) + int(keep.sum())
+            counts["shift"] = counts.get("shift", 0.0) + float(add.sum())
         return hidden + add[..., None] * uu
 
     handle = lm.register_forward_pre_hook(remember_mask, with_kwargs=True)
@@ -220,6 +221,10 @@ def capping_experiment(model, axis_info: AxisInfo | str | Path, prompts: Sequenc
         "conditions": conditions, "paired": paired, "examples": examples,
         "cap_active": {c: (counts[c].get("capped", 0) / counts[c]["positions"]) if counts[c].get("positions")
                        else None for c in counts},
+        "cap_shift": {c: (counts[c].get("shift", 0.0) / counts[c]["positions"]) if counts[c].get("positions")
+                      else None for c in counts},
+        "cap_shift_note": "mean shift added per eligible position (residual-stream units; compare with tau and "
+                          "the layer's typical norm)",
         "cap_prompt": cap_prompt,
         "cap_active_note": "fraction of eligible positions (all but BOS and padding; the prompt's only "
                            "with cap_prompt) the cap moved",
