@@ -188,7 +188,11 @@ class AxisInfo:
 
 
 def default_conversation(question: str, default_system: str | None) -> list[Message]:
-    """The default assistant's conversation: the question, under ``default_system`` if there is one."""
+    """The default assistant's conversation: the question, under ``default_system`` if there is one.
+
+    With no ``default_system`` the chat template's own default applies (SmolLM2's template inserts
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face").
+    """
     sys_ = [{"role": "system", "content": default_system}] if default_system else []
     return [*sys_, {"role": "user", "content": question}]
 
