@@ -50,3 +50,17 @@ def test_packaged_labels_cover_every_judged_suite():
     suites = {r["suite"] for r in rows}
     assert {"sycophancy", "honesty", "power_seeking", "misuse", "self_preservation"} <= suites
     assert all(r["transcript"][-1]["role"] == "assistant" or r["kind"] == "agentic" for r in rows)
+
+
+def test_recorded_agreement_reaches_the_run_caveat(tmp_path, monkeypatch):
+    from alignlab.evals import items, judge as J
+    from alignlab.evals.validate import record_agreement
+
+    rep = {"judge": "llm:x", "n_labels": 4, "suites": {"sycophancy": {"rubric judge": {
+        "n": 4, "n_unscorable": 0, "accuracy": 0.75, "accuracy_ci": [0.3, 0.95], "kappa": 0.5,
+        "precision": 0.67, "recall": 1.0, "base_rate": 0.5, "tp": 2, "fn": 0}}}}
+    monkeypatch.setattr(items, "FILES", tmp_path)
+    record_agreement(rep, path=tmp_path / "judge_agreement.json", measured="2026-11-23")
+    cav = J.agreement_caveat("llm:x")
+    assert "sycophancy accuracy 0.75, kappa 0.50 (n=4, 2 positive)" in cav and "2026-11-23" in cav
+    assert "no agreement figures on record" in J.agreement_caveat("llm:other")

@@ -146,6 +146,8 @@ def validate_judge_cmd(
     judge_mode: str = typer.Option("auto", help="auto, generate or logprob."),
     labels: Optional[Path] = typer.Option(None, help="Labels JSONL (default: the packaged set)."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the report as JSON here."),
+    record: bool = typer.Option(False, "--record", help="Store the figures in the packaged "
+                                                        "judge_agreement.json (run caveats quote them)."),
     batch_size: int = typer.Option(16),
 ) -> None:
     """Agreement of a judge (and of the agentic detector) with hand labels, per suite."""
@@ -173,6 +175,10 @@ def validate_judge_cmd(
     cli.out.print(t)
     if out_file:
         out_file.write_text(json.dumps(rep, indent=2))
+    if record:
+        from alignlab.evals.validate import record_agreement
+
+        cli.out.print(f"-> {record_agreement(rep)}")
 
 
 @eval_app.command("compare")

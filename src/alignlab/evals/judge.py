@@ -174,7 +174,27 @@ class EvalJudge:
         self.rubric = rubric
         self.harm = harm
         self.name = rubric.name if rubric else f"none (misuse: {harm.name})"
-        self.caveat = getattr(harm, "caveat", None) if rubric is None else None
+        self.caveat = getattr(harm, "caveat", None) if rubric is None else agreement_caveat(rubric.name)
+
+
+def agreement_caveat(judge_name: str) -> str:
+    """What the packaged validation measured for this judge, or that nothing was measured."""
+    from alignlab.evals.items import FILES
+
+    path = FILES / "judge_agreement.json"
+    rec = json.loads(path.read_text()).get(judge_name) if path.exists() else None
+    if not rec:
+        return (f"judge {judge_name} has no agreement figures on record; measure it on the hand labels "
+                f"with 'alignlab eval validate-judge --judge SPEC' before trusting free-form rates")
+    parts = []
+    for suite, r in rec["suites"].items():
+        if r.get("accuracy") is None:
+            continue
+        kappa = "n/a" if r.get("kappa") is None else f"{r['kappa']:.2f}"
+        parts.append(f"{suite} accuracy {r['accuracy']:.2f}, kappa {kappa} (n={r['n']}, "
+                     f"{r['positives']} positive)")
+    return (f"agreement of this judge with hand labels of the embedded targets' transcripts "
+            f"({rec['measured']}): " + "; ".join(parts) + ". Free-form rates are only as good as these.")
 
 
 def make_eval_judge(spec: str | None, mode: str = "auto", **model_options) -> EvalJudge:

@@ -103,3 +103,23 @@ def validate_eval_judge(judge, rows: Sequence[dict]) -> dict[str, Any]:
                 per["tool-call detector"] = _agreement([r["label"] for r in agentic], _detector_verdicts(agentic))
         suites[suite] = per
     return {"judge": judge.name, "n_labels": len(rows), "suites": suites}
+
+
+def record_agreement(report: dict[str, Any], path: str | Path | None = None, measured: str | None = None) -> Path:
+    """Store a validation report's per-suite figures for its judge (read by run caveats)."""
+    import datetime
+
+    path = Path(path) if path else FILES / "judge_agreement.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    suites = {}
+    for suite, per in report["suites"].items():
+        r = next((v for k, v in per.items() if k != "tool-call detector"), None)
+        if r is None:
+            continue
+        suites[suite] = {k: r.get(k) for k in ("n", "n_unscorable", "accuracy", "accuracy_ci", "kappa",
+                                               "precision", "recall", "base_rate")}
+        suites[suite]["positives"] = (r.get("tp") or 0) + (r.get("fn") or 0)
+    data[report["judge"]] = {"measured": measured or datetime.date.today().isoformat(),
+                             "labels": report["n_labels"], "suites": suites}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return path
