@@ -107,7 +107,8 @@ def _persona_into(model, res: dict, where: Path, cli) -> None:
     pdir = where / "persona"
     with cli._progress("persona map") as progress:
         try:
-            pm = persona_map(model, load_personas().limited(8, None, 16), out_dir=pdir, on_progress=progress)
+            pm = persona_map(model, load_personas().limited(8, None, 12), out_dir=pdir, on_progress=progress,
+                             coefficients=(-0.5, 0.0, 0.5))
             convs = select_conversations(load_drift(), 8, 6)
             dr = persona_drift(model, AxisInfo.load(pdir / "persona.json"), convs, pdir, on_progress=progress)
         except WhiteBoxRequired as e:
