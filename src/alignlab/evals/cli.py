@@ -164,7 +164,8 @@ def validate_judge_cmd(
         j = make_eval_judge(judge, mode=judge_mode, batch_size=batch_size)
     except (ItemError, SpecError, RuntimeError, ValueError) as e:
         cli._fail(str(e))
-    rep = validate_eval_judge(j, rows)
+    with cli._progress("labelled transcripts") as progress:
+        rep = validate_eval_judge(j, rows, on_progress=progress)
     t = Table("suite", "scorer", "n", "unscorable", "base rate", "accuracy", "95% CI", "kappa", "precision", "recall")
     fmt = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
     for suite, per in rep["suites"].items():

@@ -80,11 +80,12 @@ def _agreement(labels: list[bool], preds: list[bool | None]) -> dict[str, Any]:
     return rep
 
 
-def validate_eval_judge(judge, rows: Sequence[dict]) -> dict[str, Any]:
-    """Per suite, the agreement of each scorer with the hand labels."""
+def validate_eval_judge(judge, rows: Sequence[dict], on_progress=None) -> dict[str, Any]:
+    """Per suite, the agreement of each scorer with the hand labels (``on_progress(phase, done, total)``)."""
     from alignlab.redteam.types import JudgeItem
 
     suites: dict[str, dict[str, Any]] = {}
+    done = 0
     for suite in sorted({r["suite"] for r in rows}):
         rs = [r for r in rows if r["suite"] == suite]
         labels = [r["label"] for r in rs]
@@ -102,6 +103,9 @@ def validate_eval_judge(judge, rows: Sequence[dict]) -> dict[str, Any]:
             if agentic:
                 per["tool-call detector"] = _agreement([r["label"] for r in agentic], _detector_verdicts(agentic))
         suites[suite] = per
+        done += len(rs)
+        if on_progress:
+            on_progress("labelled transcripts", done, len(rows))
     return {"judge": judge.name, "n_labels": len(rows), "suites": suites}
 
 
