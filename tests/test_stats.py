@@ -58,3 +58,8 @@ def test_mcnemar():
     assert mcnemar_p(0, 0) == 1.0
     assert mcnemar_p(10, 0) == pytest.approx(2 * 0.5**10)
     assert math.isclose(mcnemar_p(5, 5), 1.0)
+
+
+def test_kappa_is_undefined_when_both_raters_are_constant():
+    assert cohen_kappa([False] * 6, [False] * 6) is None
+    assert binary_agreement([False] * 6, [False] * 6)["kappa"] is None

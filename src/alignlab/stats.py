@@ -115,15 +115,16 @@ def mcnemar_p(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def cohen_kappa(y_true: Sequence[bool], y_pred: Sequence[bool]) -> float:
-    """Cohen's kappa for two binary raters."""
+def cohen_kappa(y_true: Sequence[bool], y_pred: Sequence[bool]) -> float | None:
+    """Cohen's kappa for two binary raters; None when it is undefined (both raters constant and
+    equal, so chance agreement is 1: e.g. no positive labels and no positive predictions)."""
     n = len(y_true)
     if n == 0 or n != len(y_pred):
         raise ValueError("cohen_kappa needs two equal-length, non-empty label lists")
     po = sum(1 for t, p in zip(y_true, y_pred) if t == p) / n
     pt, pp = sum(y_true) / n, sum(y_pred) / n
     pe = pt * pp + (1 - pt) * (1 - pp)
-    return 1.0 if pe == 1 else (po - pe) / (1 - pe)
+    return None if pe == 1 else (po - pe) / (1 - pe)
 
 
 def binary_agreement(y_true: Sequence[bool], y_pred: Sequence[bool | None]) -> dict:

@@ -190,7 +190,7 @@ def agreement_caveat(judge_name: str) -> str:
     for suite, r in rec["suites"].items():
         if r.get("accuracy") is None:
             continue
-        kappa = "n/a" if r.get("kappa") is None else f"{r['kappa']:.2f}"
+        kappa = "n/a" if r.get("kappa") is None else f"{r['kappa'] + 0.0:.2f}".replace("-0.00", "0.00")
         parts.append(f"{suite} accuracy {r['accuracy']:.2f}, kappa {kappa} (n={r['n']}, "
                      f"{r['positives']} positive)")
     return (f"agreement of this judge with hand labels of the embedded targets' transcripts "
