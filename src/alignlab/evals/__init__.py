@@ -1,4 +1,10 @@
-"""Behavioural evaluations: suites of items, white-box and judged scoring, runs with CIs."""
+"""Behavioural evaluations: suites of items, white-box and judged scoring, runs with CIs.
+
+Persona space lives in submodules imported on use (they need numpy and torch):
+``alignlab.evals.persona`` (persona_map, AxisInfo), ``alignlab.evals.drift`` (persona_drift),
+``alignlab.evals.capping`` (capping_experiment), ``alignlab.evals.generate`` (generate_eval),
+``alignlab.evals.inspect_log`` (write_inspect_log).
+"""
 
 from alignlab.evals.items import (
     SUITES,
@@ -10,6 +16,7 @@ from alignlab.evals.items import (
     load_suite,
     resolve_items,
 )
+from alignlab.evals.compare import compare_records, compare_runs
 from alignlab.evals.judge import EvalJudge, RubricJudge, make_eval_judge
 from alignlab.evals.runner import run_eval, score_items, suite_metrics
 from alignlab.evals.score import EvalConfig
@@ -21,6 +28,8 @@ __all__ = [
     "EvalJudge",
     "ItemError",
     "RubricJudge",
+    "compare_records",
+    "compare_runs",
     "item_from_dict",
     "load_anthropic_evals",
     "load_items",
