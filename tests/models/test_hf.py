@@ -62,13 +62,16 @@ def test_score_matches_manual_log_likelihood(model):
     cands = ["ab", "zzz"]
     got = model.score([conv], [cands])[0]
     for c, s in zip(cands, got):
-        p = model.encode(conv)
-        cont = model.tokenizer(c, add_special_tokens=False)["input_ids"]
-        ids = torch.tensor([p + cont])
-        with torch.inference_mode():
-            lp = torch.log_softmax(model.model(input_ids=ids).logits[0].float(), -1)
-        manual = sum(lp[len(p) - 1 + i, t].item() for i, t in enumerate(cont))
-        assert s == pytest.approx(manual, abs=1e-3)
+        assert s == pytest.approx(manual_ll(model, conv, c), abs=1e-3)
+
+
+def manual_ll(model, conv, c):
+    """Log-likelihood of continuation ``c`` from one unbatched forward pass."""
+    p = model.encode(conv)
+    cont = model.tokenizer(c, add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        lp = torch.log_softmax(model.model(input_ids=torch.tensor([p + cont])).logits[0].float(), -1)
+    return sum(lp[len(p) - 1 + i, t].item() for i, t in enumerate(cont))
 
 
 def test_batched_scoring_of_mixed_lengths_matches_one_at_a_time(model):
@@ -106,12 +109,6 @@ def test_shared_prefix_candidates_take_one_pass_and_match_manual(model):
     cands = [["(A", "(B", "(C"], ["xyz1", "xyz2"], ["ab", "ab c"]]  # the last one takes the general path
     got = model.score(convs, cands)
     for conv, cs, row in zip(convs, cands, got):
-        p = model.encode(conv)
         for c, s in zip(cs, row):
-            cont = model.tokenizer(c, add_special_tokens=False)["input_ids"]
-            ids = torch.tensor([p + cont])
-            with torch.inference_mode():
-                lp = torch.log_softmax(model.model(input_ids=ids).logits[0].float(), -1)
-            manual = sum(lp[len(p) - 1 + i, t].item() for i, t in enumerate(cont))
-            assert s == pytest.approx(manual, abs=1e-3)
+            assert s == pytest.approx(manual_ll(model, conv, c), abs=1e-3)
     assert len(model.tokenizer("(A", add_special_tokens=False)["input_ids"]) == 2  # really multi-token

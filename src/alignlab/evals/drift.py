@@ -39,19 +39,10 @@ def read_records(path: Path, model: str, layer: int) -> dict[str, dict]:
     Raises:
         ValueError: the records were made with another model or layer (mixing them would be wrong).
     """
+    from alignlab.store.jsonl import read_resumable_jsonl
+
     done: dict[str, dict] = {}
-    if not path.exists():
-        return done
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            if n == len(lines):
-                continue  # a write cut short; that conversation runs again
-            raise ValueError(f"{path}: row {n} is not valid JSON; delete the row or the file to rerun it") from None
+    for n, rec in read_resumable_jsonl(path, repair=True):  # a torn last line: that one runs again
         if rec.get("model") != model or rec.get("layer") != layer:
             raise ValueError(f"{path}: row {n} was made with {rec.get('model')} at layer {rec.get('layer')}, "
                              f"not {model} at layer {layer}; use another --out folder")

@@ -253,25 +253,9 @@ def _plan(helper: ChatModel, description: str, out: Path, meta: dict[str, Any], 
 # --------------------------------------------------------------------------------- candidates
 def _read_candidates(path: Path) -> dict[int, dict[str, Any]]:
     """Decided candidates by scenario index; a torn last line (interrupted write) is dropped."""
-    if not path.exists():
-        return {}
-    good, done = [], {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            if n == len(lines):
-                break
-            raise ValueError(f"{path}, row {n}: not valid JSON; delete the row (or the folder) "
-                             f"and rerun") from None
-        good.append(line)
-        done[int(rec["scenario_index"])] = rec
-    if len(good) != sum(1 for x in lines if x.strip()):
-        path.write_text("".join(x + "\n" for x in good), encoding="utf-8")
-    return done
+    from alignlab.store.jsonl import read_resumable_jsonl
+
+    return {int(rec["scenario_index"]): rec for _, rec in read_resumable_jsonl(path, repair=True)}
 
 
 def _build_item(fields: dict[str, Any], kind: str, scen: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
