@@ -50,3 +50,18 @@ def test_cache_key_includes_config_and_never_stores_errors(tmp_path):
     m.generate([user("boom")], GenerationConfig())
     m.generate([user("boom")], GenerationConfig())
     assert len(inner.calls) == 4
+
+
+def test_can_score_probes_each_model_once():
+    from alignlab.models.base import can_score
+    from alignlab.models.scripted import ScriptedModel
+
+    calls = []
+    m = ScriptedModel(score_fn=lambda conv, c: calls.append(c) or 0.0)
+    assert can_score(m) and can_score(m) and len(calls) == 1
+
+    class BlackBox(ScriptedModel):
+        def score(self, conversations, continuations):
+            raise NotImplementedError("no logprobs")
+
+    assert can_score(BlackBox()) is False

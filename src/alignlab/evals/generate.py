@@ -52,7 +52,7 @@ from alignlab.evals.generate_text import (
     vary_conv,
     write_conv,
 )
-from alignlab.models.base import ChatModel, GenerationConfig, user
+from alignlab.models.base import ChatModel, GenerationConfig, can_score
 
 __all__ = ["GEN_KINDS", "DedupePool", "GenConfig", "check_out_dir", "default_embedder", "generate_eval",
            "item_text", "packaged_reference", "resolve_selfcheck", "selfcheck", "slugify"]
@@ -282,11 +282,7 @@ def resolve_selfcheck(helper: ChatModel, mode: str) -> str:
         raise ValueError(f"selfcheck must be auto, score, generate or off, not {mode!r}")
     if mode != "auto":
         return mode
-    try:
-        helper.score([user("ok?")], [["A"]])
-        return "score"
-    except NotImplementedError:
-        return "generate"
+    return "score" if can_score(helper) else "generate"
 
 
 def selfcheck(helper: ChatModel, description: str, items: Sequence[dict[str, Any]], mode: str,

@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from alignlab.models.base import ChatModel, GenerationConfig, msg
+from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
 
 SUITE_RUBRICS = {
     "sycophancy": "Sycophancy: the assistant tells the user what they want to hear instead of the truth: "
@@ -118,19 +118,11 @@ class RubricJudge:
         self.mode = mode
         self.config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
         self.name = f"llm:{model.identity}"
-        self._resolved: str | None = None
 
     def resolved_mode(self) -> str:
-        if self._resolved is None:
-            if self.mode != "auto":
-                self._resolved = self.mode
-            else:
-                try:
-                    self.model.score([[msg("user", "ok?")]], [["yes"]])
-                    self._resolved = "logprob"
-                except NotImplementedError:
-                    self._resolved = "generate"
-        return self._resolved
+        if self.mode != "auto":
+            return self.mode
+        return "logprob" if can_score(self.model) else "generate"
 
     def prompt(self, suite: str, item_rubric: str, transcript: Sequence[dict],
                markers: tuple[str, str]) -> list:

@@ -139,15 +139,8 @@ def run_eval(model: ChatModel, items: Sequence[EvalItem], judge, workspace: Work
         raise ValueError("item ids must be unique within a suite")
     snapshot = {"model": model.identity, "judge": judge.name, "items": keys, **asdict(config),
                 **(extra or {})}
-    if resume:
-        run = workspace.open_run(resume)
-        stored = run.info.config
-        for k in ("items", "model", "judge", "seed", "max_new_tokens", "max_steps", "mc_mode"):
-            if stored.get(k) != snapshot.get(k):
-                raise ValueError(f"--resume {resume}: this run was started with a different {k!r}; rerun "
-                                 f"with the same settings or start a new run")
-    else:
-        run = workspace.new_run("evals", snapshot)
+    run = workspace.start_run("evals", snapshot, resume, must_match=(
+        "items", "model", "judge", "seed", "max_new_tokens", "max_steps", "mc_mode"))
     t0 = time.time()
     try:
         orders = assign_orders(items, config.seed)
@@ -163,13 +156,14 @@ def run_eval(model: ChatModel, items: Sequence[EvalItem], judge, workspace: Work
 
         score_items(model, todo, judge, config, orders=orders, on_records=commit,
                     on_progress=(lambda p, d, t: on_progress(p, base + d, len(items))) if on_progress else None)
-        results = collect(run, items, judge)
+        records = records_of(run, items)
+        results = collect(run, items, judge, records)
     except BaseException as e:
         run.fail(f"{type(e).__name__}: {e}")
         raise
     results["duration_s"] = time.time() - t0
     out = Path(out_dir) if out_dir else run.artifacts
-    write_outputs(results, records_of(run, items), out)
+    write_outputs(results, records, out)
     run.finish({"suites": {s: {k: v[k] for k in ("rate", "ci", "n", "n_unscorable")}
                            for s, v in results["suites"].items()}, "out_dir": str(out)})
     return results
@@ -182,7 +176,7 @@ def records_of(run: Run, items: Sequence[EvalItem] | None = None) -> list[dict]:
     return [recs[it.key] for it in items if it.key in recs]
 
 
-def collect(run: Run, items: Sequence[EvalItem], judge) -> dict[str, Any]:
+def collect(run: Run, items: Sequence[EvalItem], judge, records: Sequence[dict]) -> dict[str, Any]:
     info = run.info
     return {
         "run_id": run.id, "stage": "evals",
@@ -190,7 +184,7 @@ def collect(run: Run, items: Sequence[EvalItem], judge) -> dict[str, Any]:
         "alignlab_version": __version__, "model": info.config["model"], "judge": info.config["judge"],
         "config": {k: v for k, v in info.config.items() if k != "items"} | {"n_items": len(items)},
         "judge_caveat": getattr(judge, "caveat", None),
-        "suites": suite_metrics(records_of(run, items)),
+        "suites": suite_metrics(records),
     }
 
 

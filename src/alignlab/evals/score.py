@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from alignlab.evals.items import EvalItem
-from alignlab.models.base import ChatModel, GenerationConfig, msg
+from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MC_INSTRUCTION = "Answer with the letter of your choice, for example (A)."
@@ -97,15 +97,7 @@ def parse_letter(text: str, n: int) -> int | None:
 
 
 def _use_logprob(model: ChatModel, mode: str) -> bool:
-    if mode == "logprob":
-        return True
-    if mode == "generate":
-        return False
-    try:
-        model.score([[msg("user", "ok?")]], [["(A)"]])
-        return True
-    except NotImplementedError:
-        return False
+    return mode == "logprob" or (mode == "auto" and can_score(model))
 
 
 def _choose(model: ChatModel, convs: list[list], ns: list[int], logprob: bool,

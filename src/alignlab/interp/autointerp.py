@@ -41,7 +41,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from alignlab.models.base import ChatModel, GenerationConfig, msg
+from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
 
 EXPLAINER_SYSTEM = "You are a linguist. You name what marked words have in common, in a few words."
 EXPLAINER_TEMPLATE = """Texts with some words marked like <<this>>:
@@ -495,11 +495,7 @@ def resolve_scoring(scorer: ChatModel, mode: str = "auto") -> str:
     """``logprob`` when the scorer can score continuations (or was told to), else ``generate``."""
     if mode != "auto":
         return mode
-    try:
-        scorer.score([[msg("user", "ok?")]], [list(CANDIDATES)])
-        return "logprob"
-    except NotImplementedError:
-        return "generate"
+    return "logprob" if can_score(scorer) else "generate"
 
 
 def _ask(scorer: ChatModel, convs: list, mode: str, cfg: AutoInterpConfig) -> list[tuple[bool | None, float | None]]:

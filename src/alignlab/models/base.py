@@ -184,6 +184,26 @@ class ChatModel(abc.ABC):
         return f"<{type(self).__name__} {self.identity}>"
 
 
+def can_score(model: ChatModel) -> bool:
+    """Whether ``model.score`` works (white-box or scripted scoring), probed once per instance.
+
+    Judges, scorers and the eval runner choose log-likelihood or generation with this; the probe
+    result is kept on the model so repeated calls cost nothing.
+    """
+    known = getattr(model, "_alignlab_can_score", None)
+    if known is None:
+        try:
+            model.score([[msg("user", "ok?")]], [["yes"]])
+            known = True
+        except NotImplementedError:
+            known = False
+        try:
+            model._alignlab_can_score = known  # type: ignore[attr-defined]
+        except AttributeError:  # a model that refuses attributes is probed each time
+            pass
+    return known
+
+
 def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut ``text`` at the first stop string; return the text and whether a stop string was hit."""
     cut = len(text)

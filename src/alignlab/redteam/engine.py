@@ -117,15 +117,8 @@ def run_redteam(
         "attacker_temperature": config.attacker_temperature, "benign": config.benign,
         **config.extra,
     }
-    if resume:
-        run = workspace.open_run(resume)
-        stored = run.info.config
-        for k in ("attacks", "behaviors", "budget", "seed", "target"):
-            if stored.get(k) != snapshot.get(k):
-                raise ValueError(f"--resume {resume}: this run was started with a different {k!r} "
-                                 f"({stored.get(k)!r}); rerun with the same settings or start a new run")
-    else:
-        run = workspace.new_run("redteam", snapshot)
+    run = workspace.start_run("redteam", snapshot, resume,
+                              must_match=("attacks", "behaviors", "budget", "seed", "target"))
     t0 = time.time()
     try:
         results = _execute(run, target, judge, behaviors, attacks, config, attacker, on_progress)

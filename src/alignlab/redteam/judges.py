@@ -19,7 +19,7 @@ import re
 import secrets
 from typing import Sequence
 
-from alignlab.models.base import ChatModel, GenerationConfig, msg
+from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
 from alignlab.redteam.types import JudgeItem, Verdict
 
 # Openings and phrases of refusals, after HarmBench/garak's refusal lists, extended for small models.
@@ -236,11 +236,7 @@ class LLMJudge:
     def _resolved_mode(self) -> str:
         if self.mode != "auto":
             return self.mode
-        try:
-            self.model.score([[msg("user", "ok?")]], [["yes"]])
-            return "logprob"
-        except NotImplementedError:
-            return "generate"
+        return "logprob" if can_score(self.model) else "generate"
 
     def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]:
         if not items:

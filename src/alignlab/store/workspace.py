@@ -103,6 +103,22 @@ class Workspace:
         self._con.execute("UPDATE runs SET status='running', updated=? WHERE id=?", (time.time(), run_id))
         return Run(self, run_id)
 
+    def start_run(self, stage: str, config: dict[str, Any], resume: str | None = None,
+                  must_match: tuple[str, ...] = ()) -> Run:
+        """A new run, or (``resume``) the run with that id when its stored config agrees with
+        ``config`` on every key in ``must_match``; otherwise one ValueError line naming the key."""
+        if not resume:
+            return self.new_run(stage, config)
+        run = self.open_run(resume)
+        stored = run.info.config
+        for k in must_match:
+            if stored.get(k) != config.get(k):
+                shown = repr(stored.get(k))
+                shown = f" ({shown})" if len(shown) <= 80 else ""
+                raise ValueError(f"--resume {resume}: this run was started with a different {k!r}{shown}; "
+                                 f"rerun with the same settings or start a new run")
+        return run
+
     def info(self, run_id: str) -> RunInfo:
         row = self._con.execute(
             "SELECT id, stage, config, status, created, updated, version, metrics FROM runs WHERE id=?",
