@@ -28,7 +28,9 @@ DEFAULT_TARGET = "embedded:smollm2-135m-instruct"
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
     raise typer.Exit(2)
 
 
@@ -322,7 +324,7 @@ def guard_train(
             held = {b.id for b in behavior_split(load_packaged())[1]}
             ws = Workspace(workspace)
             for rid in from_run:
-                run = ws.open_run(rid)
+                run = ws.read_run(rid)
                 ids = set(run.info.config.get("behaviors", []))
                 run_examples += examples_from_run(run.records(), rid, ids - held)
         tgt = load_model(target, batch_size=batch_size)
@@ -484,6 +486,13 @@ from alignlab.evals.persona_cli import persona_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
 app.add_typer(persona_app, name="persona")
+
+from alignlab.lab.cli import lab_cmd, report_cmd  # noqa: E402
+from alignlab.strategy.cli import strategy_app  # noqa: E402
+
+app.add_typer(strategy_app, name="strategy")
+app.command("lab")(lab_cmd)
+app.command("report")(report_cmd)
 
 
 def main() -> None:  # pragma: no cover

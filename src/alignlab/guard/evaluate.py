@@ -54,7 +54,7 @@ def _attempt_rate(records: Sequence[dict[str, Any]], field_: str) -> dict[str, A
 
 def _run_records(ws: Workspace, run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A red-team run's attack records and benign records, read once."""
-    run = ws.open_run(run_id)
+    run = ws.read_run(run_id)
     return [r for _, r in run.records("attack|")], [r for _, r in run.records("benign|")]
 
 
@@ -236,8 +236,12 @@ def run_guard_eval(
                                                            "augment_attacks", "from_runs")},
     }
     results["duration_s"] = time.time() - t_start
-    if out_dir:
-        write_guard_outputs(results, Path(out_dir), workspace)
+    out = Path(out_dir) if out_dir else workspace.artifacts_dir(f"guard-eval-{res_g['run_id']}")
+    write_guard_outputs(results, out, workspace)
+    summary = {k: results[k] for k in ("asr_unguarded", "asr_guarded", "compliance_unguarded",
+                                       "compliance_guarded", "over_refusal_unguarded", "over_refusal_guarded")}
+    workspace.log_result("guard-eval", {"guard": guard.id, "target": target.identity, "runs": results["runs"],
+                                        **asdict(config)}, summary, out)
     return results
 
 
@@ -337,7 +341,7 @@ def write_guard_outputs(results: dict[str, Any], out: Path, ws: Workspace | None
 def _examples(ws: Workspace, results: dict[str, Any], k: int = 12) -> dict[str, list[dict]]:
     """Blocked attacks, missed attacks (still harmful or attempted), and benign prompts refused."""
     blocked, missed, benign_refused = [], [], []
-    for _, r in ws.open_run(results["runs"]["guarded"]).records("attack|"):
+    for _, r in ws.read_run(results["runs"]["guarded"]).records("attack|"):
         for a in r["attempts"]:
             g = (a.get("meta") or {}).get("guard") or {}
             row = {"behavior": r["behavior"], "attack": r["attack"], "category": r["category"],
@@ -348,7 +352,7 @@ def _examples(ws: Workspace, results: dict[str, Any], k: int = 12) -> dict[str, 
             elif not g.get("blocked") and (a["verdict"].get("harmful") or a["verdict"].get("attempted")) \
                     and len(missed) < k:
                 missed.append(row)
-    for _, r in ws.open_run(results["runs"]["guarded"]).records("benign|"):
+    for _, r in ws.read_run(results["runs"]["guarded"]).records("benign|"):
         if r["verdict"].get("refused") and len(benign_refused) < k:
             benign_refused.append({"prompt": r["prompt"], "response": r["response"], "category": r["category"],
                                    "verdict": r["verdict"]})

@@ -161,11 +161,7 @@ class ActivationFeatures:
                     ids[r, width - len(x):] = torch.tensor(x)
                     mask[r, width - len(x):] = 1
                 pos = (mask.cumsum(-1) - 1).clamp(min=0)
-                o = self.model.model(input_ids=ids.to(self.model.device),
-                                     attention_mask=mask.to(self.model.device),
-                                     position_ids=pos.to(self.model.device),
-                                     output_hidden_states=True, logits_to_keep=1)
-                hs = torch.cat([o.hidden_states[l].float() for l in self.layers], dim=-1).cpu()
+                hs = torch.cat(self._hidden(ids, mask, pos), dim=-1).cpu()
                 for r, i in enumerate(idx):
                     x, n_prompt = seqs[i]
                     start = width - len(x)
@@ -182,6 +178,25 @@ class ActivationFeatures:
                             ends.append(len(resp) - 1)
                         out[i] = run[ends].numpy()
         return out
+
+    def _hidden(self, ids, mask, pos) -> list:
+        """``hidden_states[l]`` for each probe layer. Hidden state ``l`` (1 <= l < n) is block ``l-1``'s
+        output, so the pass runs only up to the deepest block needed and skips the LM head; a probe
+        on the embeddings (0) or the final, normed state (n) takes the full pass."""
+        from alignlab.interp.hooks import base_model, hooks
+
+        dev = self.model.device
+        lm = self.model.model
+        n = lm.config.get_text_config().num_hidden_layers
+        if min(self.layers) >= 1 and max(self.layers) < n:
+            got: dict[int, object] = {}
+            read = {f"resid.{l - 1}": (lambda h, l=l: got.__setitem__(l, h.float())) for l in self.layers}
+            with hooks(lm, read=read, stop_after=max(self.layers) - 1):
+                base_model(lm)(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev))
+            return [got[l] for l in self.layers]
+        o = lm(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
+               output_hidden_states=True, logits_to_keep=1)
+        return [o.hidden_states[l].float() for l in self.layers]
 
     def input_features(self, convs: Sequence[Sequence[Message]]) -> np.ndarray:
         seqs = [(ids, len(ids)) for ids in (self.model.encode(c) for c in convs)]

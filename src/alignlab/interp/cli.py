@@ -136,30 +136,22 @@ def eval_sae_cmd(
 ) -> None:
     """Held-out FVU, L0, dead/dense fractions, and CE / KL with the SAE spliced in."""
     _quiet_hf()
-    from alignlab.interp.metrics import reconstruction_metrics
-    from alignlab.interp.sae import SAEError, load_sae
-    from alignlab.interp.splice import ce_metrics
+    from alignlab.interp.pipeline import evaluate_sae
+    from alignlab.interp.sae import SAEError
 
     store = _store(acts)
     spec = model or store.meta.get("model_spec")
     m = _model(spec, store.meta.get("model_dtype", "float32")) if ce_contexts and spec else None
     for d in _sae_dirs(sae):
-        try:
-            s = load_sae(d)
-        except SAEError as e:
-            _fail(str(e))
-        key = f"resid.{s.cfg.hook_layer}"
         with _progress(f"{d.name}: reconstruction") as progress:
-            res = reconstruction_metrics(s, store, key, max_tokens=tokens, split="heldout")
-            res.pop("density", None)
-            if m is not None:
-                res.update(ce_metrics(m, s, s.cfg.hook_layer, store, n_contexts=ce_contexts,
-                                      progress=lambda a, b: progress("CE splice", a, b)))
-        res.update({"sae": str(d), "acts": str(acts), "key": key, "model": spec})
-        (d / "metrics.json").write_text(json.dumps(res, indent=1))
+            try:
+                res = evaluate_sae(d, store, m, tokens=tokens, ce_contexts=ce_contexts, progress=progress,
+                                   model_spec=spec)
+            except SAEError as e:
+                _fail(str(e))
         ce = (f", CE score {res['ce_score']:.3f}, dCE {res['delta_ce_nats']:.3f} nats, KL {res['kl']:.3f}"
               if "ce_score" in res and res["ce_score"] is not None else "")
-        out.print(f"{key}: FVU {res['fvu']:.3f} ({res['fvu_typical']:.3f} without {res['outlier_tokens']} "
+        out.print(f"{res['key']}: FVU {res['fvu']:.3f} ({res['fvu_typical']:.3f} without {res['outlier_tokens']} "
                   f"massive-norm tokens), L0 {res['l0']:.1f}, dead {res['dead_frac']:.1%}, "
                   f"dense>1% {res['dense_1pct_frac']:.1%}{ce} ({res['tokens']:,} held-out tokens) "
                   f"-> {d / 'metrics.json'}")
@@ -253,10 +245,9 @@ def autointerp_cmd(
     """Label sampled SAE latents with an explainer, score the labels by detection and fuzzing,
     against shuffled-label, random-neuron and random-SAE baselines; writes the feature browser."""
     _quiet_hf()
-    from alignlab.interp.autointerp import AutoInterpConfig, run_autointerp
+    from alignlab.interp.autointerp import AutoInterpConfig
+    from alignlab.interp.pipeline import autointerp_sae
     from alignlab.interp.sae import SAEError, load_sae
-    from alignlab.interp.sources import build_sources, token_table
-    from alignlab.report.interp import read_latents_jsonl, render_feature_browser
 
     dirs = _sae_dirs(sae)
     if key and not (sae / "cfg.json").exists():  # a train-sae folder: pick the key's SAE
@@ -273,6 +264,7 @@ def autointerp_cmd(
         _fail(f"{acts}: holds {', '.join(store.keys())}, not {skey} (the SAE's layer)")
     spec = store.meta.get("model_spec")
     target = _model(spec, store.meta.get("model_dtype", "float32")) if spec and n_neurons else None
+
     def role(name: str):
         if name == "lexical":
             from alignlab.interp.lexical import LexicalModel
@@ -283,22 +275,12 @@ def autointerp_cmd(
     ex = role(explainer)
     sc = ex if scorer == explainer else role(scorer)
     holder = next((m for m in (target, ex, sc) if hasattr(m, "tokenizer")), None) or _model(spec)
-    tok = holder.tokenizer
     cfg = AutoInterpConfig(n_detection=n_detection, n_negative=n_negative, n_fuzzing=n_fuzzing,
                            scoring=scoring, seed=seed)
     with _progress("activations") as progress:
-        sources, info = build_sources(s, store, skey, tokens, n_latents, model=target, n_random=n_random,
-                                      n_neurons=n_neurons, seed=seed, progress=progress)
-        table = token_table(store, info["tokens"], tok)
-        res = run_autointerp(table, sources, ex, sc, cfg, out_dir,
-                             progress=lambda d, t: progress("explain + score", d, t))
-    res["sampling"] = info
-    res["sae"] = str(dirs[0])
-    (out_dir / "results.json").write_text(json.dumps(res, indent=1))
-    metrics_file = dirs[0] / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else None
-    page = render_feature_browser(read_latents_jsonl(out_dir / "latents.jsonl"), res, metrics,
-                                  out_dir / "report.html", title=f"Features of {dirs[0].name}")
+        res = autointerp_sae(dirs[0], store, out_dir, ex, sc, cfg, target=target, tokenizer=holder.tokenizer,
+                             tokens=tokens, n_latents=n_latents, n_neurons=n_neurons, n_random=n_random,
+                             seed=seed, progress=progress)
 
     def row(name: str, r: dict) -> None:
         d, f, i = r["detection_bal_acc"], r["fuzzing_bal_acc"], r["interpretable_frac"]
@@ -314,4 +296,4 @@ def autointerp_cmd(
     for name, b in res.get("baselines", {}).items():
         if b:
             row(name, b)
-    out.print(f"\n-> {out_dir}/results.json, latents.jsonl, {page.name}")
+    out.print(f"\n-> {out_dir}/results.json, latents.jsonl, report.html")

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -93,6 +93,11 @@ class Workspace:
         )
         return Run(self, rid)
 
+    def read_run(self, run_id: str) -> Run:
+        """A finished (or any) run to read its records, leaving its status alone; RunNotFound if absent."""
+        self.info(run_id)
+        return Run(self, run_id)
+
     def open_run(self, run_id: str) -> Run:
         """Open an existing run to resume it; raises RunNotFound with the ids present."""
         row = self._con.execute("SELECT id FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -119,13 +124,30 @@ class Workspace:
                                  f"rerun with the same settings or start a new run")
         return run
 
+    def log_result(self, stage: str, config: dict[str, Any], metrics: dict[str, Any],
+                   out_dir: str | os.PathLike | None = None) -> Run:
+        """Register a finished piece of work that keeps no records here (a guard eval, an SAE's
+        auto-interp, a judge validation): a run with status ``done`` whose metrics name ``out_dir``,
+        so the lab report can find its ``results.json``."""
+        run = self.new_run(stage, config)
+        run.finish({**metrics, **({"out_dir": str(out_dir)} if out_dir is not None else {})})
+        return run
+
+    def latest(self, stage: str, where: Callable[[RunInfo], bool] | None = None) -> RunInfo | None:
+        """The most recent finished run of ``stage`` (optionally one ``where`` accepts)."""
+        for r in reversed(self.runs(stage)):
+            if r.status == "done" and (where is None or where(r)):
+                return r
+        return None
+
     def info(self, run_id: str) -> RunInfo:
         row = self._con.execute(
             "SELECT id, stage, config, status, created, updated, version, metrics FROM runs WHERE id=?",
             (run_id,),
         ).fetchone()
         if row is None:
-            raise RunNotFound(f"run {run_id!r} not found in {self.root}")
+            known = [r[0] for r in self._con.execute("SELECT id FROM runs ORDER BY created DESC LIMIT 5")]
+            raise RunNotFound(f"run {run_id!r} not found in {self.root}; recent runs: {', '.join(known) or 'none'}")
         return RunInfo(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6],
                        json.loads(row[7]) if row[7] else None)
 

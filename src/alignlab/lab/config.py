@@ -1,0 +1,195 @@
+"""The lab config: one YAML file (or the packaged default / quick one) for the whole loop.
+
+Every field has a default, so an empty file is a valid config; a wrong field fails with one line that
+names the file and the field (``lab.yaml: redteam.limit: Input should be a valid integer``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+FILES = Path(__file__).parent / "files"
+STAGES = ("redteam", "judges", "guard", "reattack", "evals", "interp", "strategy")
+"""The lab's stages in the order they run; the report is built after them."""
+
+
+class LabConfigError(ValueError):
+    """A lab config that cannot be used; the message is one line naming the file and the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedteamStage(_Section):
+    """The first red-team, on the half of the packaged behaviors guards may learn from."""
+
+    limit: int | None = Field(27, ge=1)
+    """Pool behaviors, stratified over categories (None: all 81)."""
+    attacks: list[str] = ["direct", "persona", "refusal_suppression", "prefix_injection", "fiction", "base64",
+                          "many_shot"]
+    """Attack names (see ``alignlab redteam --list-attacks``), or one group name: templates, llm, all."""
+    budget: int = Field(1, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+
+
+class JudgesStage(_Section):
+    """Agreement of the red-team judge with the packaged hand labels (held-out split)."""
+
+    split: str = "test"
+    """dev, test or all."""
+
+
+class GuardStage(_Section):
+    """The guard trained from the constitution and the red-team's hits."""
+
+    backbone: str = "cascade"
+    """embed, probe or cascade."""
+    constitution: str | None = None
+    """A constitution file (None: the packaged default)."""
+    generate: int = Field(0, ge=0)
+    """Helper-written requests per category and side (0: the constitution's examples only)."""
+    paraphrase: bool = False
+    augment_per_query: int = Field(2, ge=0)
+    response_tokens: int = Field(48, ge=0)
+    fpr: float = Field(0.01, gt=0, lt=1)
+    cascade_recall: float = Field(0.98, gt=0, le=1)
+
+
+class ReattackStage(_Section):
+    """The guarded target attacked again on held-out behaviors (``guard eval``)."""
+
+    limit: int | None = Field(18, ge=1)
+    """Held-out behaviors, stratified (None: all 81)."""
+    attacks: list[str] = ["direct", "persona", "refusal_suppression", "prefix_injection", "fiction", "base64",
+                          "many_shot", "authority", "leetspeak"]
+    adaptive: list[str] = ["pair"]
+    """Attacker-model attacks run against the guarded target (they see its refusals); [] for none."""
+    adaptive_limit: int | None = Field(9, ge=1)
+    """Held-out behaviors the adaptive attacks run on (a stratified subset; None: all of ``limit``)."""
+    adaptive_budget: int = Field(3, ge=1)
+    """Target queries per adaptive attack and behavior."""
+    budget: int = Field(1, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+    latency_samples: int = Field(8, ge=0)
+    borderline: int | None = Field(36, ge=0)
+    """Borderline prompts for over-refusal (None: all 90)."""
+
+
+class EvalsStage(_Section):
+    """Behavioural suites."""
+
+    suites: list[str] = ["all"]
+    limit: int | None = Field(12, ge=1)
+    """Items per suite, stratified (None: every item)."""
+    judge: str = "helper"
+    """Judge of free-form items: 'helper', 'target', a model spec, or 'none' (then they are unscorable)."""
+    max_new_tokens: int = Field(64, ge=1)
+    max_steps: int = Field(3, ge=1)
+
+
+class InterpStage(_Section):
+    """Activations, an SAE, and its features labelled and scored."""
+
+    layer: int | None = None
+    """Decoder block (None: the middle one)."""
+    tokens: int = Field(131072, ge=1024)
+    """Tokens captured from the offline default corpus (a twentieth is held out)."""
+    transcripts: int = Field(32, ge=0)
+    """Chat transcripts of the target in the corpus."""
+    expansion: int = Field(8, ge=1)
+    k: int = Field(32, ge=1)
+    batch_size: int = Field(1024, ge=16)
+    ce_contexts: int = Field(16, ge=0)
+    explainer: str = "lexical"
+    """'lexical' (no model: the most-marked tokens), 'helper', 'target' or a model spec."""
+    scorer: str = "lexical"
+    n_latents: int = Field(100, ge=1)
+    n_neurons: int = Field(50, ge=0)
+    n_random: int = Field(50, ge=0)
+    context_tokens: int = Field(65536, ge=1024)
+    """Tokens the auto-interp windows are drawn from."""
+
+
+class StrategyStage(_Section):
+    """The allocation model (updated with this lab's evidence) and the field-progress model."""
+
+    allocation: str | None = None
+    """An allocation config YAML (None: the packaged default)."""
+    transfer: float | None = Field(None, ge=0, le=1)
+    """Tempering weight of the lab's evidence (None: the evidence file's default)."""
+    preference_trained: bool | None = None
+    """Whether the target was preference-trained (RLHF/DPO), for the sycophancy evidence (None: known
+    for the embedded models, else the evidence is not applied)."""
+    growth: list[float] = [0.2, 0.5]
+    done: float = Field(0.1, gt=0, lt=1)
+    done_factor: float = Field(2.5, ge=1)
+    deadline: str = "10"
+    samples: int = Field(200, ge=0)
+
+
+class LabConfig(_Section):
+    """The whole loop: red-team -> guard -> re-attack -> evals -> SAE + auto-interp -> scorecard -> report."""
+
+    target: str = "embedded:smollm2-135m-instruct"
+    """The model under study (any spec; white-box stages need embedded: or hf:)."""
+    helper: str = "target"
+    """Attacker, guard-data helper and (by default) eval judge: 'target' or a model spec."""
+    judge: str = "heuristic"
+    """Red-team judge: 'heuristic' or a model spec."""
+    seed: int = 0
+    batch_size: int = Field(32, ge=1)
+    stages: list[str] = list(STAGES)
+    """Stages to run (in the fixed order); the others are skipped and reported as not run."""
+    redteam: RedteamStage = Field(default_factory=RedteamStage)
+    judges: JudgesStage = Field(default_factory=JudgesStage)
+    guard: GuardStage = Field(default_factory=GuardStage)
+    reattack: ReattackStage = Field(default_factory=ReattackStage)
+    evals: EvalsStage = Field(default_factory=EvalsStage)
+    interp: InterpStage = Field(default_factory=InterpStage)
+    strategy: StrategyStage = Field(default_factory=StrategyStage)
+
+    def model_post_init(self, _: Any) -> None:
+        bad = [s for s in self.stages if s not in STAGES]
+        if bad:
+            raise ValueError(f"stages: unknown {bad}; known: {', '.join(STAGES)}")
+        if self.guard.backbone not in ("embed", "probe", "cascade"):
+            raise ValueError(f"guard.backbone: must be embed, probe or cascade, not {self.guard.backbone!r}")
+
+
+def _error_line(source: str, err: ValidationError) -> str:
+    e = err.errors()[0]
+    where = ".".join(str(x) for x in e["loc"]) or "(top level)"
+    msg = e["msg"].removeprefix("Value error, ")
+    return f"{source}: {where}: {msg}"
+
+
+def config_from_dict(data: Any, source: str = "config") -> LabConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise LabConfigError(f"{source}: the top level must be a mapping of fields (target, redteam, ...)")
+    try:
+        return LabConfig.model_validate(data)
+    except ValidationError as e:
+        raise LabConfigError(_error_line(source, e)) from None
+    except ValueError as e:
+        raise LabConfigError(f"{source}: {e}") from None
+
+
+def load_lab_config(path: str | Path | None = None, quick: bool = False) -> LabConfig:
+    """A lab config from YAML; None gives the packaged default (or, with ``quick``, the quick one)."""
+    p = Path(path) if path else FILES / ("lab_quick.yaml" if quick else "lab_default.yaml")
+    if path and quick:
+        raise LabConfigError("give either --config or --quick, not both")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as e:
+        raise LabConfigError(f"{p}: cannot read the lab config ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise LabConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return config_from_dict(data, str(p))
