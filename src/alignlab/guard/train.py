@@ -186,15 +186,19 @@ def train_guard(examples: Sequence[Example], config: TrainConfig, target=None,
 
         af = ActivationFeatures(target, config.layers or None)
         layers = af.layers
-        step("probe inputs", 0, len(ex))
-        xin = af.input_features([e.conversation for e in ex])
-        step("probe inputs", len(ex), len(ex))
+        # Rows with a response give their input features from the same pass as their response's.
+        step("probe features", 0, len(ex))
+        xin = np.zeros((len(ex), af.dim), np.float32)
+        rest = sorted(set(range(len(ex))) - set(with_resp))
+        if rest:
+            xin[rest] = af.input_features([ex[i].conversation for i in rest])
+        if with_resp:
+            xin[with_resp], per = af.input_and_output_features(
+                [ex[i].conversation for i in with_resp], [ex[i].response or "" for i in with_resp],
+                config.chunk_tokens)
+        step("probe features", len(ex), len(ex))
         fit_input(xin, "probe.input")
         if with_resp:
-            step("probe responses", 0, len(with_resp))
-            per = af.output_prefix_features([ex[i].conversation for i in with_resp],
-                                            [ex[i].response or "" for i in with_resp], config.chunk_tokens)
-            step("probe responses", len(with_resp), len(with_resp))
             dim = xin.shape[1]
             per = [p if len(p) else np.zeros((1, dim), np.float32) for p in per]
             rx = np.concatenate(per)

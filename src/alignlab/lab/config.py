@@ -73,6 +73,8 @@ class ReattackStage(_Section):
     """Held-out behaviors the adaptive attacks run on (a stratified subset; None: all of ``limit``)."""
     adaptive_budget: int = Field(3, ge=1)
     """Target queries per adaptive attack and behavior."""
+    attacker_max_new_tokens: int = Field(96, ge=8)
+    """Length of each prompt the attacker writes."""
     budget: int = Field(1, ge=1)
     max_new_tokens: int = Field(64, ge=1)
     latency_samples: int = Field(8, ge=0)

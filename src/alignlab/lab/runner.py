@@ -225,7 +225,7 @@ def _adaptive(ctx: LabContext, guard, behaviors, attacks, out: Path) -> dict[str
     c = ctx.config
     guarded = GuardedModel(ctx.target(), guard)
     cfg = RedteamConfig(budget=c.reattack.adaptive_budget, seed=c.seed, max_new_tokens=c.reattack.max_new_tokens,
-                        benign=False, extra={"guard": guard.id, "adaptive": True, "target_spec": c.target,
+                        attacker_max_new_tokens=c.reattack.attacker_max_new_tokens, benign=False, extra={"guard": guard.id, "adaptive": True, "target_spec": c.target,
                                              "attacker_spec": c.helper, "lab": ctx.run.id})
     ctx.log(f"adaptive attacks against the guarded target: {', '.join(a.name for a in attacks)} "
             f"(attacker {c.helper}, budget {c.reattack.adaptive_budget})")

@@ -4,6 +4,7 @@ Public API:
     write_redteam_report: the red-team report from a run's results dict, hits and examples.
     write_evals_report, write_persona_report: the evals / persona report (one offline HTML file).
     render_feature_browser, read_latents_jsonl: the interpretability feature browser.
+    render_lab_report, write_lab_report: the lab report (ladder, scorecard, strategy, stages).
     bar_chart_svg, ladder_svg: inline SVG charts reusable by any report.
     format_pct, format_ci: how rates and 95% intervals are written in reports.
     check_html_in_browser: open a report in headless Chromium and collect errors (for tests).
@@ -13,6 +14,7 @@ from alignlab.report.browser import BrowserUnavailable, check_html_in_browser, o
 from alignlab.report.evals import (render_evals_report, render_persona_report, write_evals_report,
                                    write_persona_report)
 from alignlab.report.interp import read_latents_jsonl, render_feature_browser
+from alignlab.report.lab import render_lab_report, write_lab_report
 from alignlab.report.redteam import render_redteam_report, write_redteam_report
 from alignlab.report.svg import bar_chart_svg, format_ci, format_pct, ladder_svg
 
@@ -27,9 +29,11 @@ __all__ = [
     "read_latents_jsonl",
     "render_evals_report",
     "render_feature_browser",
+    "render_lab_report",
     "render_persona_report",
     "render_redteam_report",
     "write_evals_report",
+    "write_lab_report",
     "write_persona_report",
     "write_redteam_report",
 ]

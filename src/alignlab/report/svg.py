@@ -10,22 +10,10 @@ from __future__ import annotations
 import html
 from typing import Sequence
 
+from alignlab.strategy.ladder import LEVEL_NAMES as LADDER_LEVELS  # the ten rungs, by number
+
 BarRow = tuple[str, float | None, tuple[float, float] | None, str]
 """One bar: (label, rate in [0, 1] or None, 95% CI (lo, hi) or None, annotation such as "7/20")."""
-
-LADDER_LEVELS: dict[int, str] = {
-    1: "alignment by default (baseline measurement of the raw target)",
-    2: "RLHF (human feedback)",
-    3: "constitutional AI (AI feedback)",
-    4: "scalable oversight",
-    5: "scalable oversight with AI research assistance (automated red-teaming, debate, auditing)",
-    6: "oversight using interpretability",
-    7: "experiments on misaligned systems",
-    8: "theory",
-    9: "new paradigm",
-    10: "impossible",
-}
-"""The 10 rungs of the alignment-difficulty ladder (DESIGN.md) and what would suffice at each."""
 
 # Geometry of bar_chart_svg, in SVG user units (the chart scales to its container's width).
 _ROW_H = 26
