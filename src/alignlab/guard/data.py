@@ -229,10 +229,20 @@ def augment(conv_text: str, category: str, names: Sequence[str], rng: random.Ran
 
 
 # ------------------------------------------------------------------------- grouping and splits
+def _plain_request(e: Example) -> bool:
+    """A request in its own words: a seed, a helper's, or a red-team run's direct / benign prompt.
+
+    A run's template-wrapped attempts are left out of the comparison: the template's text would make
+    every behavior wrapped in it look alike. They already share their behavior's group.
+    """
+    if e.source.startswith("run:"):
+        return (e.meta or {}).get("attack") in (None, "direct")
+    return e.source in ("constitution", "helper", "paraphrase", "run")
+
+
 def merge_near_duplicate_groups(examples: list[Example]) -> None:
     """Give near-duplicate requests (word-trigram Jaccard >= NEAR_DUP) one group, in place."""
-    plain = [e for e in examples if e.source in ("constitution", "helper", "paraphrase", "run")
-             or e.source.startswith("run:")]
+    plain = [e for e in examples if _plain_request(e)]
     parent: dict[str, str] = {}
 
     def find(g: str) -> str:
