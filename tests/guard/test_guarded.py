@@ -150,3 +150,18 @@ def test_one_pass_input_and_output_features_equal_the_two_separate_passes(tiny, 
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, atol=1e-5)
     assert per[1].shape[0] == 0  # an empty reply has no streaming checks
+
+
+def test_shadow_mode_runs_every_check_but_changes_no_reply(tiny, parts):
+    """What guard eval times for overhead: the same tokens as the unguarded target, decisions recorded."""
+    head, KeywordEmbedder, embed_guard = parts
+    g = embed_guard(word="")  # fires on every text
+    cfg = GenerationConfig(max_new_tokens=20)
+    convs = [user("hello there"), user("another prompt")]
+    plain = tiny.generate(convs, cfg)
+    shadow = GuardedModel(tiny, g, chunk_tokens=4, shadow=True)
+    out = shadow.generate(convs, cfg)
+    assert [o.text for o in out] == [o.text for o in plain]
+    assert [o.completion_tokens for o in out] == [o.completion_tokens for o in plain]
+    assert all(o.meta["guard"]["blocked"] for o in out) and shadow.stats["checks"] > len(convs)
+    assert "shadow" in shadow.identity and "shadow" not in GuardedModel(tiny, g).identity

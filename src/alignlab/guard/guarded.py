@@ -34,10 +34,13 @@ class GuardedModel(ChatModel):
         stages: which classifiers to apply (default input and streaming output).
         refusal_message: the reply when a guard fires (default: the guard's).
         chunk_tokens: streaming check interval (default: the guard's).
+        shadow: run every check and record its decision, but never stop a row or replace a reply
+            (the guard's cost on exactly the tokens the unguarded target generates).
     """
 
     def __init__(self, target: ChatModel, guard: Guard, stages: Sequence[str] = ("input", "output"),
-                 refusal_message: str | None = None, chunk_tokens: int | None = None) -> None:
+                 refusal_message: str | None = None, chunk_tokens: int | None = None,
+                 shadow: bool = False) -> None:
         from alignlab.models.hf import HFModel
 
         bad = [s for s in stages if s not in STAGES]
@@ -63,11 +66,13 @@ class GuardedModel(ChatModel):
             if guard.target and guard.target != target.identity:
                 raise ValueError(f"this guard's probes were trained on {guard.target}, not "
                                  f"{target.identity}; retrain it with --target for this model")
+        self.shadow = shadow
         self.stats: dict[str, float] = {"guard_seconds": 0.0, "checks": 0, "escalated": 0}
 
     @property
     def identity(self) -> str:
-        return f"guarded[{self.guard.id}|{'+'.join(self.stages)}|{self.chunk_tokens}]({self.target.identity})"
+        mode = "|shadow" if self.shadow else ""
+        return f"guarded[{self.guard.id}|{'+'.join(self.stages)}|{self.chunk_tokens}{mode}]({self.target.identity})"
 
     # ------------------------------------------------------------------ checks (fail closed)
     def _safely(self, n: int, stage: str, fn: Callable[[], list[Decision]]) -> list[Decision]:
@@ -99,7 +104,7 @@ class GuardedModel(ChatModel):
         if "input" in self.stages and not self.guard.uses_probe:
             for i, d in enumerate(self._safely(n, "input", lambda: self.guard.input_decisions_embed(convs))):
                 decisions[i] = d
-        passing = [i for i in range(n) if not decisions[i].blocked]
+        passing = [i for i in range(n) if self.shadow or not decisions[i].blocked]
         if progress and n - len(passing):
             progress(n - len(passing))
         comps: dict[int, Completion] = {}
@@ -128,7 +133,7 @@ class GuardedModel(ChatModel):
         for i in range(n):
             d = decisions[i]
             c = comps.get(i)
-            if d.blocked:
+            if d.blocked and not self.shadow:
                 if d.by == "input":
                     d.at_token = 0
                 result.append(Completion(
@@ -182,7 +187,7 @@ class _Monitor:
             if d.blocked:
                 d.at_token = 0
                 self.decisions[self.passing[r]] = d
-        return [d.blocked for d in ds]
+        return [d.blocked and not gm.shadow for d in ds]
 
     def on_output(self, rows: list[int], texts: list[str], pooled: Any, n_tokens: list[int]) -> list[bool]:
         gm = self.gm
@@ -190,7 +195,7 @@ class _Monitor:
             return [False] * len(rows)
         ds = gm._safely(len(rows), "output", lambda: gm._output(texts, pooled))
         for r, d, k in zip(rows, ds, n_tokens):
-            if d.blocked:
+            if d.blocked and not self.decisions[self.passing[r]].blocked:
                 d.at_token = k
                 self.decisions[self.passing[r]] = d
-        return [d.blocked for d in ds]
+        return [d.blocked and not gm.shadow for d in ds]
