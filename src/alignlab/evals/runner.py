@@ -165,7 +165,7 @@ def run_eval(model: ChatModel, items: Sequence[EvalItem], judge, workspace: Work
     out = Path(out_dir) if out_dir else run.artifacts
     write_outputs(results, records, out)
     run.finish({"suites": {s: {k: v[k] for k in ("rate", "ci", "n", "n_unscorable")}
-                           for s, v in results["suites"].items()}, "out_dir": str(out)})
+                           for s, v in results["suites"].items()}, "out_dir": str(out.resolve())})
     return results
 
 

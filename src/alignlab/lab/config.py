@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 FILES = Path(__file__).parent / "files"
@@ -188,10 +187,6 @@ def load_lab_config(path: str | Path | None = None, quick: bool = False) -> LabC
     p = Path(path) if path else FILES / ("lab_quick.yaml" if quick else "lab_default.yaml")
     if path and quick:
         raise LabConfigError("give either --config or --quick, not both")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as e:
-        raise LabConfigError(f"{p}: cannot read the lab config ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise LabConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return config_from_dict(data, str(p))
+    from alignlab.config import read_yaml
+
+    return config_from_dict(read_yaml(p, LabConfigError, "lab config"), str(p))

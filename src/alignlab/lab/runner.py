@@ -418,7 +418,7 @@ def run_lab(config: LabConfig, workspace, out_dir: str | Path, *, resume: str | 
     except BaseException as e:
         run.fail(f"{type(e).__name__}: {e}")
         raise
-    run.finish({"out_dir": str(out), "stages": {k: v.get("seconds") for k, v in ctx.done.items()}})
+    run.finish({"out_dir": str(out.resolve()), "stages": {k: v.get("seconds") for k, v in ctx.done.items()}})
     return results
 
 

@@ -129,7 +129,7 @@ def run_redteam(
     out = Path(out_dir) if out_dir else run.artifacts
     write_outputs(run, results, out)
     run.finish({k: results[k] for k in ("asr", "asr_ci", "compliance_rate", "n_behaviors",
-                                        "n_unscorable")} | {"out_dir": str(out)})
+                                        "n_unscorable")} | {"out_dir": str(out.resolve())})
     return results
 
 

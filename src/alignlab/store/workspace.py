@@ -130,7 +130,7 @@ class Workspace:
         auto-interp, a judge validation): a run with status ``done`` whose metrics name ``out_dir``,
         so the lab report can find its ``results.json``."""
         run = self.new_run(stage, config)
-        run.finish({**metrics, **({"out_dir": str(out_dir)} if out_dir is not None else {})})
+        run.finish({**metrics, **({"out_dir": str(Path(out_dir).resolve())} if out_dir is not None else {})})
         return run
 
     def latest(self, stage: str, where: Callable[[RunInfo], bool] | None = None) -> RunInfo | None:

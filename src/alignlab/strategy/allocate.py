@@ -187,17 +187,10 @@ def load_allocation_config(path: str | Path | None = None) -> AllocationConfig:
     Raises:
         AllocationError: a missing file, bad YAML or a bad field, in one line naming the file.
     """
-    import yaml
+    from alignlab.config import read_yaml
 
     p = Path(path) if path is not None else DEFAULT_CONFIG
-    if not p.is_file():
-        raise AllocationError(f"{p.name}: file not found ({p})")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
-        raise AllocationError(f"{p.name}: not valid YAML: {first}") from None
-    return config_from_dict(data, p.name)
+    return config_from_dict(read_yaml(p, AllocationError, "allocation config"), p.name)
 
 
 # ---------------------------------------------------------------------------------------------- model

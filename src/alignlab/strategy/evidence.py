@@ -158,16 +158,10 @@ def load_evidence(path: str | Path | None = None) -> EvidenceSet:
     Raises:
         EvidenceError: a missing file, bad YAML or a bad entry, in one line naming file and entry.
     """
-    import yaml
+    from alignlab.config import read_yaml
 
     p = Path(path) if path is not None else DEFAULT_EVIDENCE
-    if not p.is_file():
-        raise EvidenceError(f"{p.name}: file not found ({p})")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise EvidenceError(f"{p.name}: not valid YAML: {str(e).strip().splitlines()[0]}") from None
-    return _parse(data, p.name)
+    return _parse(read_yaml(p, EvidenceError, "evidence file"), p.name)
 
 
 def _observation(o: Any) -> Observation:

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from alignlab.strategy.ladder import LEVELS, TECHNIQUES, band_of
 
 REFERENCES_FILE = Path(__file__).parent / "files" / "references.yaml"
@@ -30,11 +28,10 @@ KINDS = ("redteam", "guard-eval", "evals", "autointerp", "judge-validate")
 
 def load_references(path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
     """Reference figures by technique id; a malformed file fails with one line naming the entry."""
+    from alignlab.config import read_yaml
+
     p = Path(path) if path else REFERENCES_FILE
-    try:
-        data = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{p}: cannot read references ({e})") from None
+    data = read_yaml(p, ValueError, "references file")
     known = {t.id for t in TECHNIQUES}
     out: dict[str, list[dict[str, Any]]] = {}
     for i, r in enumerate((data or {}).get("references") or []):
@@ -73,6 +70,17 @@ def _read_results(out_dir: str | None) -> dict[str, Any] | None:
         return None
 
 
+def _locate(out_dir: str | None, root: Path) -> str | None:
+    """A run's out folder: absolute as recorded, or (older runs) relative to where the command ran,
+    taken to be the workspace's parent folder."""
+    if not out_dir:
+        return None
+    p = Path(out_dir)
+    if not p.is_absolute() and not p.exists():
+        p = Path(root).resolve().parent / p
+    return str(p)
+
+
 def collect_evidence(workspace, run_ids: dict[str, str] | None = None) -> Evidence:
     """The latest finished run of each kind in ``workspace`` (or the ids in ``run_ids``).
 
@@ -94,11 +102,12 @@ def collect_evidence(workspace, run_ids: dict[str, str] | None = None) -> Eviden
             info = workspace.latest(kind, where)
         if info is None or not info.metrics:
             continue
-        res = _read_results(info.metrics.get("out_dir"))
+        where = _locate(info.metrics.get("out_dir"), workspace.root)
+        res = _read_results(where)
         if res is None:
             continue
         ev.results[kind] = res
-        ev.paths[kind] = str(info.metrics["out_dir"])
+        ev.paths[kind] = where
         ev.run_ids[kind] = info.id
     return ev
 
@@ -167,10 +176,11 @@ def _guard(ev: Evidence) -> list[dict]:
         return []
     n = g.get("n_behaviors")
     out = [
-        _value("ASR (harmful), unguarded -> guarded", g.get("asr_guarded"), g.get("asr_guarded_ci"),
-               f"unguarded {_pct(g.get('asr_unguarded'))}; {n} held-out behaviors", "rate", n),
-        _value("attempted compliance, unguarded -> guarded", g.get("compliance_guarded"),
-               g.get("compliance_guarded_ci"), f"unguarded {_pct(g.get('compliance_unguarded'))}", "rate", n),
+        _value(f"attempted compliance (behavior-level), unguarded {_pct(g.get('compliance_unguarded'))} -> guarded",
+               g.get("compliance_guarded"), g.get("compliance_guarded_ci"),
+               f"{n} held-out behaviors, any attack; the value is the guarded rate", "rate", n),
+        _value(f"ASR (harmful), unguarded {_pct(g.get('asr_unguarded'))} -> guarded", g.get("asr_guarded"),
+               g.get("asr_guarded_ci"), f"{n} held-out behaviors; read with the judge caveat", "rate", n),
     ]
     a_u, a_g = g.get("attempt_compliance_unguarded"), g.get("attempt_compliance_guarded")
     if a_g:
@@ -284,17 +294,18 @@ def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
-def _comparison(tid: str, measures: list[dict], refs: list[dict]) -> str | None:
+def _comparison(tid: str, measures: list[dict], refs: list[dict], evidence: Evidence) -> str | None:
     """A one-line reading of the measurement against the reference, where they measure the same thing."""
     if not measures or not refs:
         return None
     if tid == "constitutional_classifiers":
+        g = evidence.get("guard-eval")
         ref = next((r for r in refs if "before" in (r.get("values") or {})), None)
-        m = next((m for m in measures if m["label"].startswith("attempted compliance, unguarded")), None)
-        if ref and m:
+        if ref and g:
             return (f"published: {100 * ref['values']['before']:.0f}% -> {100 * ref['values']['after']:.1f}% "
-                    f"jailbreak success; here {m['note'].replace('unguarded ', '')} -> {_pct(m['value'])} "
-                    f"attempted compliance on held-out behaviors")
+                    f"jailbreak success; here {_pct(g.get('compliance_unguarded'))} -> "
+                    f"{_pct(g.get('compliance_guarded'))} attempted compliance on held-out behaviors "
+                    f"(ASR {_pct(g.get('asr_unguarded'))} -> {_pct(g.get('asr_guarded'))})")
     if tid == "sae_autointerp":
         m = measures[0]
         base = next((x for x in measures if "neurons" in x["label"]), None)
@@ -329,7 +340,7 @@ def build_scorecard(evidence: Evidence, references: dict[str, list[dict]] | None
                      "bands": sorted({band_of(lv) for lv in t.levels}), "status": status,
                      "stage": t.stage, "command": t.command, "description": t.description,
                      "measures": measures, "references": refs.get(t.id, []),
-                     "comparison": _comparison(t.id, measures, refs.get(t.id, [])),
+                     "comparison": _comparison(t.id, measures, refs.get(t.id, []), evidence),
                      "run_id": evidence.run_ids.get(src) if src else None, "report": link,
                      "caveat": caveat if measures else None})
     return {"techniques": rows,
