@@ -155,6 +155,9 @@ def test_config_errors_are_one_line_naming_the_field(tmp_path):
     bad.write_text("stages: [redteam, dance]\n")
     with pytest.raises(LabConfigError, match=r"stages: unknown \['dance'\]"):
         load_lab_config(bad)
+    bad.write_text("stages: [redteam, reattack]\n")
+    with pytest.raises(LabConfigError, match="add 'guard'"):
+        load_lab_config(bad)
     bad.write_text("targte: hf:x\n")
     with pytest.raises(LabConfigError, match="targte"):
         load_lab_config(bad)

@@ -158,6 +158,8 @@ class LabConfig(_Section):
         bad = [s for s in self.stages if s not in STAGES]
         if bad:
             raise ValueError(f"stages: unknown {bad}; known: {', '.join(STAGES)}")
+        if "reattack" in self.stages and "guard" not in self.stages:
+            raise ValueError("stages: 'reattack' attacks the guard that the 'guard' stage trains; add 'guard'")
         if self.guard.backbone not in ("embed", "probe", "cascade"):
             raise ValueError(f"guard.backbone: must be embed, probe or cascade, not {self.guard.backbone!r}")
 
