@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from alignlab.lab.config import STAGES, LabConfig
+from alignlab.report.svg import format_pct as _pct
 
 Progress = Callable[[str, int, int], None]
 Log = Callable[[str], None]
@@ -186,8 +187,6 @@ def stage_reattack(ctx: LabContext) -> dict[str, Any]:
 
     c = ctx.config
     r = c.reattack
-    if "guard" not in ctx.done:
-        raise LabError("the reattack stage needs the guard stage: add 'guard' to stages")
     guard = load_guard(ctx.done["guard"]["out"])
     held = filter_behaviors(behavior_split(load_packaged())[1], None, r.limit, c.seed)
     bl = load_borderline()
@@ -420,10 +419,6 @@ def run_lab(config: LabConfig, workspace, out_dir: str | Path, *, resume: str | 
         raise
     run.finish({"out_dir": str(out.resolve()), "stages": {k: v.get("seconds") for k, v in ctx.done.items()}})
     return results
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def _num(x: float | None) -> str:

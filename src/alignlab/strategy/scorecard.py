@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignlab.report.svg import format_pct as _pct
 from alignlab.strategy.ladder import LEVELS, TECHNIQUES, band_of
 
 REFERENCES_FILE = Path(__file__).parent / "files" / "references.yaml"
@@ -280,10 +281,6 @@ SOURCES = {"baseline": "redteam", "automated_redteaming": "redteam", "constituti
            "ai_judges": "judge-validate", "behavioural_evals": "evals", "sae_autointerp": "autointerp",
            "activation_probes": "guard-eval"}
 """The run kind whose report a technique's row links to."""
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def _pp(x: float | None) -> str:
