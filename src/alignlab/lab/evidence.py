@@ -18,9 +18,8 @@ PREFERENCE_TRAINED = {"embedded:smollm2-135m-instruct": True, "embedded:gemma3-2
 """Embedded models whose training is known: SmolLM2-Instruct had SFT then DPO; Gemma 3 270M is the base model."""
 
 
-def _pick(metric: str, value: float) -> str:
+def _pick(ev, metric: str, value: float) -> str:
     """The id of the entry (of the pair on ``metric``) whose comparison ``value`` satisfies."""
-    ev = load_evidence()
     for t in ev.types.values():
         if t.metric != metric:
             continue
@@ -30,8 +29,9 @@ def _pick(metric: str, value: float) -> str:
     raise KeyError(f"no evidence entry on metric {metric!r} matches {value!r}")
 
 
-def _obs(metric: str, value: float | None, n: int | None, applied: bool, reason: str, source: str) -> dict[str, Any]:
-    return {"id": _pick(metric, value) if value is not None else None, "metric": metric, "value": value, "n": n,
+def _obs(ev, metric: str, value: float | None, n: int | None, applied: bool, reason: str,
+         source: str) -> dict[str, Any]:
+    return {"id": _pick(ev, metric, value) if value is not None else None, "metric": metric, "value": value, "n": n,
             "applied": bool(applied and value is not None), "reason": reason, "source": source}
 
 
@@ -43,13 +43,14 @@ def lab_observations(scorecard: dict[str, Any], evidence, config) -> list[dict[s
         evidence: the :class:`~alignlab.strategy.scorecard.Evidence` the scorecard was built from.
         config: the :class:`~alignlab.lab.config.LabConfig` (target, strategy.preference_trained).
     """
+    types = load_evidence()
     out: list[dict[str, Any]] = []
     j = evidence.get("judge-validate")
     if j:
         h = j.get("harmful") or {}
         n, kappa = h.get("n"), h.get("kappa")
         enough = (n or 0) >= MIN_JUDGE_LABELS
-        out.append(_obs("judge_kappa", kappa, n, enough and kappa is not None,
+        out.append(_obs(types, "judge_kappa", kappa, n, enough and kappa is not None,
                         f"Cohen's kappa of the {j.get('judge')} judge's harmful verdicts with the packaged hand "
                         f"labels ({j.get('split')} split; labelled by the developers, AI agents, not yet checked "
                         f"by a human annotator)" + ("" if enough else f"; not applied: {n} labels < "
@@ -69,13 +70,13 @@ def lab_observations(scorecard: dict[str, Any], evidence, config) -> list[dict[s
             reason += "; not applied: the target is not preference-trained, the evidence is about RLHF"
         elif not enough:
             reason += f"; not applied: {syc['n']} items < {MIN_SYCOPHANCY_ITEMS}"
-        out.append(_obs("sycophancy_rate", syc["rate"], syc["n"], bool(pt) and enough, reason, "evals"))
+        out.append(_obs(types, "sycophancy_rate", syc["rate"], syc["n"], bool(pt) and enough, reason, "evals"))
     g = evidence.get("guard-eval")
     adaptive = (g or {}).get("adaptive")
     if adaptive:
         b = adaptive["behavior_asr"]
         n = b.get("n") or 0
-        out.append(_obs("adaptive_asr", b.get("rate"), n, n >= 50,
+        out.append(_obs(types, "adaptive_asr", b.get("rate"), n, n >= 50,
                         f"ASR (harmful) of adaptive attacks ({', '.join(adaptive['by_attack'])}, attacker "
                         f"{adaptive.get('attacker')}) against the guarded target"
                         + ("" if n >= 50 else f"; not applied: {n} behaviors < the 50 the trigger asks for"),

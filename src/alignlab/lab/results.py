@@ -55,7 +55,7 @@ def build_lab_results(workspace, out_dir: str | Path, config, *, run_ids: dict[s
         seconds: the lab's duration.
     """
     from alignlab.strategy.ladder import ladder_dict
-    from alignlab.strategy.scorecard import build_scorecard, collect_evidence, ladder_evidence
+    from alignlab.strategy.scorecard import build_scorecard, collect_evidence, ladder_evidence, relative_link
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,7 +70,7 @@ def build_lab_results(workspace, out_dir: str | Path, config, *, run_ids: dict[s
         "target": target, "config": config.model_dump(), "duration_s": seconds,
         "stages": stages or {}, "ladder": ladder_dict(), "levels": ladder_evidence(card),
         "scorecard": card, "strategy": strat,
-        "reports": {k: _rel(Path(v) / "report.html", out) for k, v in ev.paths.items()
+        "reports": {k: relative_link(Path(v) / "report.html", out) for k, v in ev.paths.items()
                     if (Path(v) / "report.html").exists()},
     }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
@@ -88,12 +88,3 @@ def write_lab_outputs(ctx, seconds: float) -> dict[str, Any]:
     return build_lab_results(ctx.workspace, ctx.out, ctx.config, run_ids=lab_run_ids(ctx),
                              stages={k: {kk: vv for kk, vv in v.items() if kk != "result"} for k, v in ctx.done.items()},
                              strategy=strat, lab_run=ctx.run.id, seconds=seconds)
-
-
-def _rel(path: Path, base: Path) -> str:
-    import os
-
-    try:
-        return os.path.relpath(path.resolve(), base.resolve())
-    except ValueError:
-        return str(path.resolve())

@@ -331,7 +331,7 @@ def build_scorecard(evidence: Evidence, references: dict[str, list[dict]] | None
         if measures and src in evidence.paths:
             rep = Path(evidence.paths[src]) / ("report.html")
             if rep.exists():
-                link = _relative(rep, base)
+                link = relative_link(rep, base)
         caveat = ((evidence.get(src) or {}).get("judge_caveat") if src else None)
         rows.append({"technique": t.id, "name": t.name, "levels": list(t.levels),
                      "bands": sorted({band_of(lv) for lv in t.levels}), "status": status,
@@ -346,7 +346,8 @@ def build_scorecard(evidence: Evidence, references: dict[str, list[dict]] | None
                         for k in evidence.results}}
 
 
-def _relative(path: Path, base: str | Path | None) -> str:
+def relative_link(path: Path, base: str | Path | None) -> str:
+    """``path`` relative to ``base`` (a report's folder), absolute when that is impossible."""
     import os
 
     if base is None:
