@@ -2,8 +2,10 @@
 
 64 mixed-length chat prompts x 64 new tokens, greedy, embedded SmolLM2-135M-Instruct, fp32 on CPU:
 
-* alignlab ``HFModel.generate`` (length-sorted batches, finished rows leave the batch);
-* (a) one prompt at a time through transformers ``model.generate`` (same weights);
+* alignlab ``HFModel.generate`` (length-sorted batches, grouped prefill, a preallocated KV cache,
+  oneDNN-packed linear weights, finished rows leave the batch);
+* (a) one prompt at a time through transformers ``model.generate`` (same weights, loaded the stock
+  way: no packed linears);
 * (b) inspect_ai's ``hf`` provider (``pip install -e '.[bench]'``) on the same prompts and settings,
   with its default batching (max_connections = 32).
 
@@ -58,9 +60,11 @@ def bench_alignlab(path, prompts, new_tokens, batch_size):
     return sum(o.completion_tokens for o in outs), dt, [o.text for o in outs], m
 
 
-def bench_sequential(m, prompts, new_tokens):
+def bench_sequential(path, prompts, new_tokens):
     import torch
+    from alignlab.models.hf import HFModel
 
+    m = HFModel(path, onednn=False)
     tok, model = m.tokenizer, m.model
     n = 0
     texts = []
@@ -112,11 +116,12 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")
     n_a, t_a, texts_a, m = bench_alignlab(path, prompts, args.new_tokens, args.batch_size)
     print(f"alignlab hf backend      : {n_a:6d} tokens in {t_a:7.1f}s = {n_a / t_a:7.1f} tok/s")
-    n_s, t_s, texts_s = bench_sequential(m, prompts, args.new_tokens)
+    print(f"    linear layers packed for oneDNN: {m.packed_linears}")
+    del m
+    n_s, t_s, texts_s = bench_sequential(path, prompts, args.new_tokens)
     print(f"(a) one prompt at a time : {n_s:6d} tokens in {t_s:7.1f}s = {n_s / t_s:7.1f} tok/s")
     same = sum(a == b for a, b in zip(texts_a, texts_s))
     print(f"    identical greedy outputs: {same}/{len(prompts)}")
-    del m
     res = {"prompts": args.prompts, "new_tokens": args.new_tokens, "batch_size": args.batch_size,
            "alignlab_tok_s": n_a / t_a, "sequential_tok_s": n_s / t_s,
            "ratio_vs_sequential": (n_a / t_a) / (n_s / t_s), "identical_outputs": same}

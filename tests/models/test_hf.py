@@ -112,3 +112,49 @@ def test_shared_prefix_candidates_take_one_pass_and_match_manual(model):
         for c, s in zip(cs, row):
             assert s == pytest.approx(manual_ll(model, conv, c), abs=1e-3)
     assert len(model.tokenizer("(A", add_special_tokens=False)["input_ids"]) == 2  # really multi-token
+
+
+def test_prefill_groups_bound_padding_and_size():
+    from alignlab.models.hf import prefill_groups
+
+    assert prefill_groups([]) == []
+    assert prefill_groups([10, 10, 10], max_tokens=1024) == [(0, 3)]
+    # 2000 tokens exceed the cap on their own: that prompt is a group of one.
+    assert prefill_groups([2000, 30, 29], max_tokens=1024) == [(0, 1), (1, 3)]
+    # The cap on rows x width splits equal lengths.
+    assert prefill_groups([100] * 25, max_tokens=1024) == [(0, 10), (10, 20), (20, 25)]
+    lengths = sorted([3, 90, 91, 40, 38, 37, 5, 6, 200, 199], reverse=True)
+    groups = prefill_groups(lengths, max_tokens=1024, max_waste=0.1)
+    assert groups[0][0] == 0 and groups[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(groups, groups[1:]))  # contiguous, every row once
+    for s, e in groups:
+        rows, w = e - s, lengths[s]
+        assert rows == 1 or rows * w <= 1024
+        assert rows * w - sum(lengths[s:e]) <= 0.1 * rows * w
+
+
+def test_grouped_prefill_of_mixed_lengths_gives_the_stock_unpacked_outputs(tiny_model_dir, monkeypatch):
+    """Several prefill groups per batch (a small token cap) and oneDNN-packed linears still give
+    stock transformers' greedy tokens and the same per-token log-probabilities, one prompt at a
+    time, on a model loaded without packing."""
+    import alignlab.models.hf as hf
+
+    monkeypatch.setattr(hf, "PREFILL_TOKENS", 40)
+    fast = HFModel(tiny_model_dir, batch_size=8)
+    stock = HFModel(tiny_model_dir, batch_size=1, onednn=False)
+    assert stock.packed_linears == 0 and (fast.packed_linears > 0 or not hf_onednn_available())
+    lengths = sorted((len(fast.encode(c)) for c in PROMPTS), reverse=True)
+    assert len(hf.prefill_groups(lengths, 40)) >= 3  # really grouped
+    cfg = GenerationConfig(max_new_tokens=12, logprobs=True)
+    got = fast.generate(PROMPTS, cfg)
+    for conv, o in zip(PROMPTS, got):
+        text, n = _reference(stock, conv, 12)
+        assert (o.text, o.completion_tokens) == (text, n)
+        ref = stock.generate([conv], cfg)[0]
+        assert o.logprobs == pytest.approx(ref.logprobs, abs=1e-3)
+
+
+def hf_onednn_available():
+    from alignlab.models import onednn
+
+    return onednn.available()
