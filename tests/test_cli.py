@@ -95,12 +95,21 @@ def test_guard_train_and_eval_on_a_scripted_target(tmp_path):
                             "--out", str(g)])
     assert r.exit_code == 0, r.output
     assert (g / "config.json").exists() and (g / "weights.safetensors").exists()
+    r = runner.invoke(app, ["guard", "calibrate", "--guard", str(g), "--target", "scripted:Sure, here it is.",
+                            "--fpr", "0.02"])
+    assert r.exit_code == 0, r.output
+    cal = json.loads((g / "config.json").read_text())["calibration"]
+    assert cal["n"] == 45 and cal["fpr"] == 0.02 and cal["blocked_after"] <= cal["blocked_before"]
+    assert (g / "calibration_scores.json").exists() and "embed.input" in r.stdout
+    r = runner.invoke(app, ["guard", "calibrate", "--guard", str(g), "--benign", str(tmp_path / "nope.txt")])
+    assert r.exit_code == 2 and "nope.txt" in r.output
     r = runner.invoke(app, ["guard", "eval", "--guard", str(g), "--target", "scripted:Sure, here it is.",
                             "--limit", "9", "--attacks", "direct", "--latency-samples", "2",
                             "--workspace", str(tmp_path / "ws"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["n_behaviors"] == 9 and res["leakage_check"].startswith("checked")
+    assert "45 calibration prompts" in res["leakage_check"] and res["calibration"]["n"] == 45
     assert "ASR (harmful, behavior-level)" in r.stdout
 
 

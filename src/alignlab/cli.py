@@ -360,6 +360,52 @@ def guard_train(
     out.print(f"\n-> {out_dir}/config.json, weights.safetensors, data.jsonl")
 
 
+@guard_app.command("calibrate")
+def guard_calibrate(
+    guard: Path = typer.Option(..., help="Guard directory from 'alignlab guard train' (updated in place)."),
+    target: str = typer.Option(DEFAULT_TARGET, help="The guarded model: its replies are scored by the "
+                                                    "output classifier (and its activations by probes)."),
+    benign: Optional[Path] = typer.Option(None, help="Benign prompts never evaluated, .txt/.csv/.jsonl "
+                                                     "(default: the calibration half of the packaged "
+                                                     "borderline set)."),
+    fpr: float = typer.Option(0.01, help="Most of the benign prompts each classifier may block."),
+    max_new_tokens: int = typer.Option(64, help="Reply length scored by the streaming output check "
+                                                "(match guard eval's --max-new-tokens)."),
+    batch_size: int = typer.Option(32),
+) -> None:
+    """Raise a trained guard's thresholds to block at most --fpr of benign prompts; no retraining.
+
+    Scores are kept in the guard directory, so calibrating again at another --fpr generates nothing.
+    """
+    _quiet_hf()
+    from alignlab.data import DataError
+    from alignlab.data.behaviors import load_prompt_file
+    from alignlab.guard import LeakageError, calibrate_guard, load_borderline, load_guard
+    from alignlab.models import SpecError, load_model
+
+    try:
+        g = load_guard(guard)
+        prompts = [b.behavior for b in load_prompt_file(benign)] if benign else \
+            [p for _, _, p in load_borderline("calibration")]
+        tgt = load_model(target, batch_size=batch_size)
+        console.print(f"guard calibrate: {g.id} ({g.backbone}) on {len(prompts)} benign prompts, "
+                      f"replies from {target}, fpr {fpr:g} per classifier")
+        with _progress("calibration replies") as progress:
+            rec = calibrate_guard(g, tgt, prompts, fpr=fpr, max_new_tokens=max_new_tokens, progress=progress,
+                                  source=str(benign) if benign else "packaged borderline, calibration half")
+    except (DataError, SpecError, RuntimeError, FileNotFoundError, ValueError, LeakageError) as e:
+        _fail(str(e))
+    t = Table("classifier", "trained threshold", "calibrated", "blocks (trained)", "blocks (calibrated)")
+    n = rec["n"]
+    for k, h in rec["heads"].items():
+        t.add_row(k, f"{h['trained']:.3f}", f"{h['calibrated']:.3f}",
+                  f"{round(h['benign_block_rate_trained'] * n)}/{n}", f"{round(h['benign_block_rate'] * n)}/{n}")
+    out.print(t)
+    bound = "" if rec["exact"] else " (cascade: an upper bound)"
+    out.print(f"guard refuses {rec['blocked_before']}/{n} -> {rec['blocked_after']}/{n} of these prompts{bound}")
+    out.print(f"-> {guard}/config.json (thresholds), {guard}/calibration_scores.json")
+
+
 @guard_app.command("eval")
 def guard_eval(
     guard: Path = typer.Option(..., help="Guard directory from 'alignlab guard train'."),
@@ -367,7 +413,8 @@ def guard_eval(
     behaviors: Optional[Path] = typer.Option(None, help="Evaluation behaviors (default: the packaged "
                                                         "held-out half)."),
     benign: Optional[Path] = typer.Option(None, help="Extra benign prompts, .txt or .jsonl "
-                                                     "(default: the packaged borderline set)."),
+                                                     "(default: the evaluation half of the packaged "
+                                                     "borderline set)."),
     attacks: str = typer.Option("templates", help="Comma list, or all / templates / llm."),
     attacker: Optional[str] = typer.Option(None, help="Attacker spec for pair/tap/crescendo (adaptive: "
                                                       "they see the guard's refusals)."),
@@ -397,7 +444,8 @@ def guard_eval(
         g = load_guard(guard)
         bs = load_behaviors(behaviors) if behaviors else behavior_split(load_packaged())[1]
         bs = filter_behaviors(bs, None, limit, seed)
-        bl = [(b.id, b.category, b.behavior) for b in load_prompt_file(benign)] if benign else load_borderline()
+        bl = [(b.id, b.category, b.behavior) for b in load_prompt_file(benign)] if benign \
+            else load_borderline("evaluation")
         atk = get_attacks(attacks)
         ws = Workspace(workspace)
         cache = None if no_cache else ws.root / "completions.sqlite"
@@ -416,7 +464,7 @@ def guard_eval(
                           chunk_tokens=chunk_tokens, latency_samples=latency_samples,
                           extra={"target_spec": target, "judge_spec": judge, "attacker_spec": attacker,
                                  "behaviors_file": str(behaviors) if behaviors else "packaged held-out half",
-                                 "benign_file": str(benign) if benign else "packaged borderline"})
+                                 "benign_file": str(benign) if benign else "packaged borderline, evaluation half"})
     console.print(f"guard eval: {g.id} ({g.backbone}) on {target}: {len(bs)} behaviors x {len(atk)} attacks, "
                   f"{len(bl)} borderline prompts")
     with _progress("unguarded") as progress:

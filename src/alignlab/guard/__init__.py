@@ -4,11 +4,13 @@ Public API:
     load_constitution, Constitution, ConstitutionError: the written rules.
     build_dataset, DataConfig, behavior_split, assert_disjoint, LeakageError: training data.
     train_guard, TrainConfig, build_and_train: fit and calibrate classifier heads.
+    calibrate_guard: raise a trained guard's thresholds on held-apart benign prompts.
     Guard, load_guard: a trained guard directory.
     GuardedModel: a target wrapped by a guard (itself a ChatModel).
     run_guard_eval, GuardEvalConfig: ASR and over-refusal with and without the guard.
 """
 
+from alignlab.guard.calibrate import borderline_split, calibrate_guard
 from alignlab.guard.constitution import Constitution, ConstitutionError, load_constitution
 from alignlab.guard.data import (
     DataConfig,
@@ -27,6 +29,6 @@ from alignlab.guard.train import TrainConfig, build_and_train, load_borderline, 
 __all__ = [
     "Constitution", "ConstitutionError", "DataConfig", "Decision", "Example", "Guard",
     "GuardEvalConfig", "GuardedModel", "LeakageError", "TrainConfig", "assert_disjoint",
-    "behavior_split", "build_and_train", "build_dataset", "examples_from_run", "load_borderline",
+    "behavior_split", "borderline_split", "build_and_train", "calibrate_guard", "build_dataset", "examples_from_run", "load_borderline",
     "load_constitution", "load_guard", "run_guard_eval", "train_guard",
 ]

@@ -71,16 +71,22 @@ def _paired(u: dict[str, bool | None], g: dict[str, bool | None]) -> dict[str, A
 
 
 def check_no_leakage(guard: Guard, behaviors: Sequence[Behavior], borderline: Sequence[str]) -> str:
-    """Fail if the guard's training data shares text with the evaluation prompts."""
+    """Fail if the guard's training or calibration data shares text with the evaluation prompts."""
+    from alignlab.guard.calibrate import calibration_prompts
+
+    evaluation = [*eval_texts_of(behaviors), *borderline]
+    cal = calibration_prompts(guard)
+    if cal:
+        assert_disjoint(cal, evaluation, "evaluation (the guard was calibrated on it)")
     data = Path(guard.path) / "data.jsonl" if guard.path else None
     if not data or not data.exists():
         return "not checked: the guard directory has no data.jsonl"
     examples = read_jsonl(data)
     plain = [m["content"] for e in examples for m in e.conversation if m["role"] == "user"
              and not e.source.startswith("augment:")]
-    assert_disjoint(plain, [*eval_texts_of(behaviors), *borderline], "evaluation")
-    return f"checked: {len(plain)} training requests share no text with {len(behaviors)} behaviors " \
-           f"and {len(borderline)} borderline prompts"
+    assert_disjoint(plain, evaluation, "evaluation")
+    return f"checked: {len(plain)} training requests and {len(cal)} calibration prompts share no text " \
+           f"with {len(behaviors)} behaviors and {len(borderline)} borderline prompts"
 
 
 def _timed(model: ChatModel, convs, cfg) -> tuple[float, int, list]:
@@ -237,6 +243,8 @@ def run_guard_eval(
         "overhead": overhead, "latency": latency, "streaming": streaming,
         "guard_training": {k: guard.config.get(k) for k in ("data", "train_config", "metrics", "constitution",
                                                            "augment_attacks", "from_runs")},
+        "calibration": {k: v for k, v in (guard.config.get("calibration") or {}).items()
+                        if k not in ("prompts", "trained_thresholds", "trained_bands")} or None,
     }
     results["duration_s"] = time.time() - t_start
     out = Path(out_dir) if out_dir else workspace.artifacts_dir(f"guard-eval-{res_g['run_id']}")

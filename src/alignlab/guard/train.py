@@ -252,13 +252,24 @@ def _cascade_metrics(probe: np.ndarray, embed: np.ndarray, y: np.ndarray, band: 
     return m
 
 
-def load_borderline() -> list[tuple[str, str, str]]:
-    """The packaged borderline set: (id, category, prompt) of harmless prompts that sound alarming."""
+def load_borderline(half: str | None = None) -> list[tuple[str, str, str]]:
+    """The packaged borderline set: (id, category, prompt) of harmless prompts that sound alarming.
+
+    ``half``: None for all 90; ``"calibration"`` or ``"evaluation"`` for one of its two fixed,
+    category-stratified halves (``guard calibrate`` uses the first, ``guard eval`` the second).
+    """
     import json
     from importlib import resources
 
     text = resources.files("alignlab.data").joinpath("files/borderline.jsonl").read_text("utf-8")
-    return [(d["id"], d["category"], d["prompt"]) for d in map(json.loads, filter(str.strip, text.splitlines()))]
+    rows = [(d["id"], d["category"], d["prompt"]) for d in map(json.loads, filter(str.strip, text.splitlines()))]
+    if half is None:
+        return rows
+    if half not in ("calibration", "evaluation"):
+        raise ValueError(f"borderline half must be 'calibration' or 'evaluation', not {half!r}")
+    from alignlab.guard.calibrate import borderline_split
+
+    return borderline_split(rows)[0 if half == "calibration" else 1]
 
 
 def build_and_train(

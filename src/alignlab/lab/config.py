@@ -57,6 +57,9 @@ class GuardStage(_Section):
     response_tokens: int = Field(48, ge=0)
     fpr: float = Field(0.01, gt=0, lt=1)
     cascade_recall: float = Field(0.98, gt=0, le=1)
+    calibrate: bool = True
+    """Then raise the thresholds to block at most ``fpr`` of the borderline set's calibration half
+    (45 prompts with the target's replies; the re-attack uses the other half)."""
 
 
 class ReattackStage(_Section):
@@ -78,7 +81,7 @@ class ReattackStage(_Section):
     max_new_tokens: int = Field(64, ge=1)
     latency_samples: int = Field(8, ge=0)
     borderline: int | None = Field(36, ge=0)
-    """Borderline prompts for over-refusal (None: all 90)."""
+    """Borderline prompts for over-refusal, from the set's evaluation half (None: all 45)."""
 
 
 class EvalsStage(_Section):

@@ -173,11 +173,23 @@ def stage_guard(ctx: LabContext) -> dict[str, Any]:
         guard = build_and_train(con, ctx.dir("guard"), dcfg, tcfg, helper=helper,
                                 responder=target if g.response_tokens else None, target=target,
                                 run_examples=run_examples, from_runs=from_runs, progress=p)
+    cal = None
+    if g.calibrate:
+        from alignlab.guard import calibrate_guard, load_borderline
+
+        prompts = [p for _, _, p in load_borderline("calibration")]
+        ctx.log(f"guard: calibrating thresholds on {len(prompts)} borderline prompts (the calibration half)")
+        with ctx.progress("guard calibration") as p:
+            cal = calibrate_guard(guard, target, prompts, fpr=g.fpr, source="packaged borderline, calibration half",
+                                  max_new_tokens=c.reattack.max_new_tokens, progress=p)
     m = guard.config["metrics"]
     key = next((k for k in ("cascade.input", "probe.input", "embed.input") if k in m), None)
     return {"out": str(ctx.out / "guard"), "guard_id": guard.id, "n_examples": guard.config["data"]["n"],
+            "calibration": {k: cal[k] for k in ("n", "fpr", "blocked_before", "blocked_after")} if cal else None,
             "summary": f"{guard.id}: {guard.config['data']['n']} examples"
-                       + (f"; test-split {key} recall {_pct(m[key].get('recall'))}" if key else "")}
+                       + (f"; test-split {key} recall {_pct(m[key].get('recall'))}" if key else "")
+                       + (f"; calibration blocks {cal['blocked_before']} -> {cal['blocked_after']} of "
+                          f"{cal['n']} borderline prompts" if cal else "")}
 
 
 def stage_reattack(ctx: LabContext) -> dict[str, Any]:
@@ -189,7 +201,7 @@ def stage_reattack(ctx: LabContext) -> dict[str, Any]:
     r = c.reattack
     guard = load_guard(ctx.done["guard"]["out"])
     held = filter_behaviors(behavior_split(load_packaged())[1], None, r.limit, c.seed)
-    bl = load_borderline()
+    bl = load_borderline("evaluation")  # the calibration half may have set the guard's thresholds
     if r.borderline is not None:
         bl = bl[::max(1, len(bl) // r.borderline)][:r.borderline] if r.borderline else []
     attacks = get_attacks(",".join(r.attacks))

@@ -118,6 +118,7 @@ def render_guard_report(results: dict[str, Any], examples: dict[str, list[dict]]
         ("Behaviors", results.get("n_behaviors")), ("Runs", f"{ru.get('unguarded')} → {ru.get('guarded')}"),
         ("Duration", _fmt_duration(results.get("duration_s"))),
         ("Leakage check", results.get("leakage_check")),
+        ("Thresholds", _calibration_line(results.get("calibration"))),
     ]
     cards = [
         ("ASR (harmful)", results.get("asr_unguarded"), results.get("asr_guarded"),
@@ -151,3 +152,15 @@ def write_guard_report(results: dict[str, Any], path: str | Path,
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_guard_report(results, examples), encoding="utf-8")
     return out
+
+
+def _calibration_line(cal: dict | None) -> str:
+    """How the guard's thresholds were set, in one line for the report header."""
+    if not cal:
+        return "as trained (out-of-fold scores of the constitution's permitted requests)"
+    raised = [k for k, h in (cal.get("heads") or {}).items() if h.get("raised")]
+    bound = "" if cal.get("exact", True) else " (an upper bound for the cascade)"
+    return (f"calibrated on {cal.get('n')} benign prompts ({cal.get('source') or 'user file'}) to fpr "
+            f"{cal.get('fpr')} per classifier; raised: {', '.join(raised) or 'none'}; those prompts refused "
+            f"{cal.get('blocked_before')} -> {cal.get('blocked_after')}{bound}")
+

@@ -1,0 +1,171 @@
+"""Calibrate a trained guard's thresholds on benign traffic it has never seen, without retraining.
+
+Training sets each head's threshold on out-of-fold scores of the constitution's permitted
+examples. Those thresholds do not transfer to benign traffic of another kind: on the packaged
+borderline prompts (harmless requests that sound alarming) they refused a quarter to a third of
+them. ``calibrate_guard`` scores a set of benign prompts the way the guard would see them (the
+request, then the target's own reply at each streaming check), keeps the scores in the guard
+directory, and raises each head's threshold to the level that blocks at most ``fpr`` of them.
+Thresholds only rise: a few dozen calibration prompts may add a constraint, but they are too few to
+justify a lower threshold than training's.
+
+The packaged borderline set is split in two by a hash of each prompt's id: the calibration half
+is used here, the evaluation half by ``guard eval`` and the lab; the two never meet (asserted by
+``guard eval``'s leakage check, which reads the calibration prompts stored in the guard directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from alignlab.guard.classifier import threshold_at_fpr
+from alignlab.guard.guard import Guard
+from alignlab.models.base import ChatModel, GenerationConfig, user
+
+SCORES_FILE = "calibration_scores.json"
+
+
+def borderline_split(rows: Sequence[tuple[str, str, str]]) -> tuple[list, list]:
+    """(calibration half, evaluation half) of (id, category, prompt) rows: within each category,
+    rows ordered by a hash of their id alternate between the halves (stable, stratified)."""
+    by_cat: dict[str, list] = {}
+    for r in rows:
+        by_cat.setdefault(r[1], []).append(r)
+    cal_ids: set[str] = set()
+    for cat_rows in by_cat.values():
+        ordered = sorted(cat_rows, key=lambda r: hashlib.sha256(f"borderline|{r[0]}".encode()).hexdigest())
+        cal_ids.update(r[0] for r in ordered[0::2])
+    return [r for r in rows if r[0] in cal_ids], [r for r in rows if r[0] not in cal_ids]
+
+
+def calibration_prompts(guard: Guard) -> list[str]:
+    """Prompts the guard was calibrated on (empty when it never was)."""
+    return list((guard.config.get("calibration") or {}).get("prompts", []))
+
+
+def benign_scores(guard: Guard, target: ChatModel, prompts: Sequence[str], max_new_tokens: int = 64,
+                  progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Each head's score on each prompt, as the guard would see it: the request, and the maximum
+    over the streaming checks of the target's greedy reply (its running mean every
+    ``chunk_tokens`` tokens for probes; word-cut prefixes for embedding heads)."""
+    from alignlab.guard.features import stream_cuts
+
+    convs = [user(p) for p in prompts]
+    step = progress or (lambda *a: None)
+    step("calibration replies", 0, len(convs))
+    outs = target.generate(convs, GenerationConfig(max_new_tokens=max_new_tokens))
+    replies = [o.text if o.ok else "" for o in outs]
+    step("calibration replies", len(convs), len(convs))
+    scores: dict[str, list[float]] = {}
+    if guard.uses_probe:
+        from alignlab.guard.features import ActivationFeatures
+
+        af = ActivationFeatures(target, guard.layers)
+        xin, per = af.input_and_output_features(convs, replies, guard.chunk_tokens)
+        scores["probe.input"] = guard.heads["probe.input"].score(xin).tolist()
+        if guard.has("probe.output"):
+            h = guard.heads["probe.output"]
+            scores["probe.output"] = [float(h.score(p).max()) if len(p) else float("-inf") for p in per]
+    if guard.uses_embed:
+        emb = guard.embedder
+        scores["embed.input"] = guard.heads["embed.input"].score(emb.input_features(convs)).tolist()
+        if guard.has("embed.output"):
+            streams = [stream_cuts(r, guard.chunk_tokens)[1] for r in replies]
+            flat = [p for st in streams for p in st]
+            s = guard.heads["embed.output"].score(emb.output_features(flat)) if flat else np.zeros(0)
+            offs = np.cumsum([0] + [len(st) for st in streams])
+            scores["embed.output"] = [float(s[offs[i]:offs[i + 1]].max()) for i in range(len(streams))]
+        if guard.has("embed.exchange"):
+            scores["embed.exchange"] = guard.heads["embed.exchange"].score(
+                emb.exchange_features(convs, replies)).tolist()
+    step("calibration scores", len(convs), len(convs))
+    return {"target": target.identity, "max_new_tokens": max_new_tokens, "prompts": list(prompts),
+            "replies": replies, "scores": scores}
+
+
+def would_block(guard: Guard, scores: dict[str, list[float]], stages: Sequence[str] = ("input", "output")) -> np.ndarray:
+    """Which calibration prompts the guard's current thresholds would refuse (input or output stage).
+
+    Exact for embed and probe guards on these scores; for the cascade it is an upper bound (a
+    prompt counts when the probe blocks or the embedding head would, escalated or not).
+    """
+    n = len(next(iter(scores.values()))) if scores else 0
+    out = np.zeros(n, bool)
+    for stage in stages:
+        for key in (f"probe.{stage}", f"embed.{stage}"):
+            if key not in scores or key not in guard.heads:
+                continue
+            if key.startswith("embed") and not guard.uses_embed:
+                continue
+            thr = guard.bands[stage][1] if key.startswith("probe") and guard.backbone == "cascade" \
+                else guard.heads[key].threshold
+            out |= np.asarray(scores[key]) > thr
+    return out
+
+
+def calibrate_guard(guard: Guard, target: ChatModel, prompts: Sequence[str], fpr: float = 0.01,
+                    source: str = "", max_new_tokens: int = 64, reuse: bool = True,
+                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Raise each head's threshold to block at most ``fpr`` of ``prompts``; save the guard.
+
+    Scores are stored in the guard directory (``calibration_scores.json``) and reused when the
+    prompts, target and reply length are the same, so a new ``fpr`` costs no generation. The
+    training thresholds are kept in ``config["calibration"]["trained_thresholds"]`` and every
+    calibration starts from them, so calibrating twice does not ratchet.
+
+    Returns the calibration record (also written to the guard's ``config.json``).
+    """
+    if not guard.path:
+        raise ValueError("calibrate a guard loaded from its directory (alignlab guard train --out DIR)")
+    if not 0 <= fpr < 1:
+        raise ValueError(f"fpr must be in [0, 1), got {fpr}")
+    if len(prompts) < 10:
+        raise ValueError(f"calibration needs at least 10 benign prompts, got {len(prompts)}")
+    d = Path(guard.path)
+    cached = None
+    if reuse and (d / SCORES_FILE).exists():
+        c = json.loads((d / SCORES_FILE).read_text())
+        if c.get("prompts") == list(prompts) and c.get("target") == target.identity \
+                and c.get("max_new_tokens") == max_new_tokens:
+            cached = c
+    data = cached or benign_scores(guard, target, prompts, max_new_tokens, progress)
+    if cached is None:
+        (d / SCORES_FILE).write_text(json.dumps(data))
+    prev = guard.config.get("calibration") or {}
+    trained = prev.get("trained_thresholds") or {k: h.threshold for k, h in guard.heads.items()}
+    trained_bands = prev.get("trained_bands") or {k: list(v) for k, v in guard.bands.items()}
+    for k, h in guard.heads.items():
+        h.threshold = float(trained[k])
+    guard.bands = {k: list(v) for k, v in trained_bands.items()}
+    before = would_block(guard, data["scores"])
+    changes = {}
+    for key, vals in data["scores"].items():
+        finite = [v for v in vals if np.isfinite(v)]
+        if not finite:
+            continue
+        at = threshold_at_fpr(finite, fpr)
+        old = float(trained[key])
+        new = max(old, at)
+        guard.heads[key].threshold = new
+        stage = key.split(".")[1]
+        if key.startswith("probe.") and guard.backbone == "cascade" and stage in guard.bands:
+            lo, _ = trained_bands[stage]
+            guard.bands[stage] = [min(lo, new), new]
+        rate = float(np.mean(np.asarray(vals) > new))
+        changes[key] = {"trained": old, "calibrated": new, "raised": new > old,
+                        "benign_block_rate_trained": float(np.mean(np.asarray(vals) > old)),
+                        "benign_block_rate": rate}
+    after = would_block(guard, data["scores"])
+    record = {"source": source, "n": len(prompts), "fpr": fpr, "max_new_tokens": max_new_tokens,
+              "target": data["target"], "heads": changes,
+              "blocked_before": int(before.sum()), "blocked_after": int(after.sum()),
+              "exact": guard.backbone != "cascade",
+              "trained_thresholds": trained, "trained_bands": trained_bands, "prompts": list(prompts)}
+    guard.config["calibration"] = record
+    guard.save(d)
+    return record
