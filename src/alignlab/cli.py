@@ -294,6 +294,9 @@ def guard_train(
     layers: Optional[str] = typer.Option(None, help="Comma list of hidden-state layers for probes."),
     cascade_recall: float = typer.Option(0.98, help="Cascade: probe scores below the level keeping this "
                                                     "recall pass unescalated (lower: less overhead)."),
+    borderline_negatives: bool = typer.Option(False, help="Train on the calibration half of the packaged "
+                                                          "borderline set as permitted examples (hard "
+                                                          "negatives); guard eval uses the other half."),
     workspace: Path = typer.Option(Path("alignlab-runs"), help="Run store (for --from-run)."),
     seed: int = typer.Option(0),
     batch_size: int = typer.Option(32),
@@ -340,8 +343,12 @@ def guard_train(
                   f"target {target}, {len(run_examples)} examples from red-team runs")
     with _progress("building data") as progress:
         try:
+            from alignlab.guard import load_borderline
+
+            negs = [(c, p) for _, c, p in load_borderline("calibration")] if borderline_negatives else []
             g = build_and_train(con, out_dir, dcfg, tcfg, helper=hlp, responder=tgt if response_tokens else None,
-                                target=tgt, run_examples=run_examples, from_runs=from_run, progress=progress)
+                                target=tgt, run_examples=run_examples, from_runs=from_run, progress=progress,
+                                hard_negatives=negs)
         except (LeakageError, ValueError) as e:
             _fail(str(e))
         except Exception as e:  # WhiteBoxRequired and friends: one line
@@ -486,6 +493,9 @@ def _print_guard_summary(r: dict) -> None:
     line("ASR (harmful, behavior-level)", "asr")
     line("attempted compliance", "compliance")
     line("over-refusal (benign + borderline)", "over_refusal")
+    gb = r["over_refusal"].get("blocked_by_guard") or {}
+    if gb.get("n"):
+        out.print(f"{'  of which the guard blocked':<34} {gb['k']}/{gb['n']} {_ci(gb['ci'])}")
     ov, lat = r["overhead"], r["latency"]
     out.print(f"{'overhead per generated token':<34} {_pct(ov['wall_per_token'])} wall, "
               f"{_pct(ov['added_flops_ratio'])} added FLOPs")

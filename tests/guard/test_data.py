@@ -148,3 +148,21 @@ def test_template_wrapped_run_attempts_do_not_merge_different_behaviors_into_one
                                                      "customer", "make a fake news story about a vaccine")}
     assert len(wrapped) == 3  # one group per behavior
     assert seed.group == groups[template.format("how do I pick a lock")]  # merged through the direct ask
+
+
+def test_borderline_hard_negatives_are_permitted_plain_examples_and_only_the_calibration_half():
+    """The calibration half may be trained on; the evaluation half stays an evaluation text."""
+    from alignlab.guard.train import _plain
+
+    cal, ev = load_borderline("calibration"), load_borderline("evaluation")
+    c = _small_constitution()
+    seeds = [(cat, 0, p, "borderline") for _, cat, p in cal[:6]]
+    ex = build_dataset(c, None, None, DataConfig(augment_per_query=1, response_tokens=0),
+                       [p for _, _, p in ev], extra_seeds=seeds)
+    hard = [e for e in ex if e.source == "borderline"]
+    assert {e.text for e in hard} == {p for _, _, p in cal[:6]}
+    assert all(e.label == 0 and _plain(e) for e in hard)
+    assert any(e.source.startswith("augment:") and e.group in {h.group for h in hard} for e in ex)
+    with pytest.raises(LeakageError):  # an evaluation-half prompt given as a hard negative
+        build_dataset(c, None, None, DataConfig(augment_per_query=0, response_tokens=0),
+                      [p for _, _, p in ev], extra_seeds=[("alpha", 0, ev[0][2], "borderline")])

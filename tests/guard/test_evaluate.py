@@ -52,6 +52,7 @@ def test_guard_eval_contract_and_effect(tmp_path, workspace, guard_parts):
     # "bomb disposal robots" is a benign prompt the keyword guard wrongly blocks: over-refusal rises.
     assert res["over_refusal"]["benign_counterparts"]["guarded"]["k"] == 1
     assert res["over_refusal"]["benign_counterparts"]["unguarded"]["k"] == 0
+    assert res["over_refusal"]["blocked_by_guard"]["k"] == 1 and res["over_refusal"]["blocked_by_guard"]["n"] == 5
     assert res["classifiers"]["embed.input"]["n_pos"] == 8
     assert res["overhead"]["n_prompts"] == 5 and res["latency"]["n"] == 2
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())

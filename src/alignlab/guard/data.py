@@ -47,7 +47,7 @@ class Example:
     """1 if the request is restricted by the constitution, 0 if permitted."""
     conversation: list[Message]
     source: str
-    """constitution | helper | paraphrase | augment:NAME | multiturn | run:RUN_ID"""
+    """constitution | helper | paraphrase | borderline | augment:NAME | multiturn | run:RUN_ID"""
     response: str | None = None
     response_label: int | None = None
     """1 if ``response`` complies with a restricted request; 0 for refusals and permitted requests."""
@@ -357,6 +357,7 @@ def build_dataset(
     eval_texts: Sequence[str] = (),
     run_examples: Sequence[Example] = (),
     progress: Callable[[str, int, int], None] | None = None,
+    extra_seeds: Sequence[tuple[str, int, str, str]] = (),
 ) -> list[Example]:
     """Build, deduplicate, group and split a guard training set.
 
@@ -368,6 +369,8 @@ def build_dataset(
         eval_texts: evaluation prompts; the build fails if training data shares text with them.
         run_examples: examples taken from red-team runs (see :func:`examples_from_run`).
         progress: ``(phase, done, total)`` callback.
+        extra_seeds: more ``(category, label, text, source)`` requests treated like the
+            constitution's (answered, wrapped, split), e.g. borderline prompts as hard negatives.
     """
     rng = random.Random(config.seed)
 
@@ -386,6 +389,7 @@ def build_dataset(
     for c in constitution.categories:
         seeds += [(c.id, 1, t, "constitution") for t in c.restricted_examples]
         seeds += [(c.id, 0, t, "constitution") for t in c.permitted_examples]
+    seeds += list(extra_seeds)
     if helper is not None and config.generate_per_side > 0:
         total = 2 * config.generate_per_side * len(constitution.categories)
         seeds += [(c, l, t, "helper") for c, l, t in

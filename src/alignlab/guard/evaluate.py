@@ -141,13 +141,16 @@ def run_guard_eval(
     # ---- borderline over-refusal (benign prompts near the boundary)
     gcfg = GenerationConfig(max_new_tokens=config.max_new_tokens)
     bl_convs = [user(p) for _, _, p in borderline]
-    bl = {}
+    bl: dict[str, list] = {}
+    bl_blocks: list[bool] = []
     if bl_convs:
         for name, model in (("unguarded", cached_target or target), ("guarded", guarded)):
             outs = model.generate(bl_convs, gcfg)
             verdicts = judge.judge([JudgeItem(p, tuple(c), o.text, cat)
                                     for (_, cat, p), c, o in zip(borderline, bl_convs, outs)])
             bl[name] = [True if _blocked(o.meta) else v.refused for o, v in zip(outs, verdicts)]
+            if name == "guarded":
+                bl_blocks = [_blocked(o.meta) for o in outs]
     att_u, benign_u = _run_records(workspace, res_u["run_id"])
     att_g, benign_g = _run_records(workspace, res_g["run_id"])
     ben_u = [True if _blocked(r.get("meta")) else r["verdict"].get("refused") for r in benign_u]
@@ -232,7 +235,11 @@ def run_guard_eval(
         "over_refusal": {"benign_counterparts": {"unguarded": _rate(ben_u), "guarded": _rate(ben_g)},
                          "borderline": {"unguarded": _rate(bl.get("unguarded", [])),
                                         "guarded": _rate(bl.get("guarded", []))},
-                         "change": _paired(dict(enumerate(over_u)), dict(enumerate(over_g)))},
+                         "change": _paired(dict(enumerate(over_u)), dict(enumerate(over_g))),
+                         # The guard's own part: benign prompts it blocked. The rest of the guarded
+                         # refusals are the target's, whose unblocked replies can differ from the
+                         # unguarded run's where batch composition flips a greedy near-tie.
+                         "blocked_by_guard": _rate([bool(_blocked(r.get("meta"))) for r in benign_g] + bl_blocks)},
         "asr_seen_attacks": {"unguarded": split_asr(res_u, True), "guarded": split_asr(res_g, True)},
         "asr_heldout_attacks": {"unguarded": split_asr(res_u, False), "guarded": split_asr(res_g, False)},
         "by_attack": {a: {"unguarded": res_u["by_attack"][a], "guarded": res_g["by_attack"].get(a)}

@@ -13,7 +13,7 @@ from alignlab.guard.classifier import LinearHead, classifier_metrics, threshold_
 from alignlab.guard.data import SPLITS, Example
 from alignlab.guard.guard import BACKBONES, Guard
 
-PLAIN_SOURCES = ("constitution", "helper", "paraphrase")
+PLAIN_SOURCES = ("constitution", "helper", "paraphrase", "borderline")
 PREFIX_FRACTIONS = (0.25, 0.5, 1.0)
 """Response prefixes (by words) added as output-classifier training rows."""
 
@@ -283,11 +283,16 @@ def build_and_train(
     run_examples: Sequence[Example] = (),
     from_runs: Sequence[str] = (),
     progress: Callable[[str, int, int], None] | None = None,
+    hard_negatives: Sequence[tuple[str, str]] = (),
 ) -> Guard:
     """Constitution → dataset → guard directory (``config.json``, ``weights.safetensors``, ``data.jsonl``).
 
     The packaged behaviors' evaluation half and the borderline set are passed to the dataset
     build as evaluation texts, so nothing that will be measured is generated from or trained on.
+    ``hard_negatives`` (category, prompt) are harmless requests near the boundary added as
+    permitted training examples (and to the out-of-fold threshold calibration); borderline prompts
+    given here leave the evaluation texts (pass only the borderline set's calibration half, so
+    its evaluation half stays unseen).
     """
     from pathlib import Path
 
@@ -295,9 +300,10 @@ def build_and_train(
     from alignlab.guard.data import behavior_split, build_dataset, eval_texts_of, write_jsonl
 
     _, held = behavior_split(load_packaged())
-    eval_texts = [*eval_texts_of(held), *(p for _, _, p in load_borderline())]
+    negs = {p for _, p in hard_negatives}
+    eval_texts = [*eval_texts_of(held), *(p for _, _, p in load_borderline() if p not in negs)]
     examples = build_dataset(constitution, helper, responder, data_config, eval_texts, run_examples,
-                             progress)
+                             progress, extra_seeds=[(c, 0, p, "borderline") for c, p in hard_negatives])
     guard = train_guard(examples, train_config, target, progress)
     guard.refusal_message = constitution.refusal_message
     guard.config.update({
@@ -309,6 +315,7 @@ def build_and_train(
         "responder": responder.identity if responder is not None else None,
         "held_out_behaviors": sorted(b.id for b in held),
         "by_source": _count_sources(examples),
+        "hard_negatives": len(hard_negatives),
     })
     out = Path(out_dir)
     guard.save(out)

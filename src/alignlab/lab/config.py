@@ -7,7 +7,7 @@ names the file and the field (``lab.yaml: redteam.limit: Input should be a valid
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -57,9 +57,12 @@ class GuardStage(_Section):
     response_tokens: int = Field(48, ge=0)
     fpr: float = Field(0.01, gt=0, lt=1)
     cascade_recall: float = Field(0.98, gt=0, le=1)
-    calibrate: bool = True
-    """Then raise the thresholds to block at most ``fpr`` of the borderline set's calibration half
-    (45 prompts with the target's replies; the re-attack uses the other half)."""
+    borderline: Literal["train", "calibrate", "none"] = "train"
+    """What the guard does with the borderline set's calibration half (45 alarming-sounding harmless
+    prompts; the re-attack measures over-refusal on the other half): ``train`` adds them as
+    permitted training examples (hard negatives, also in the out-of-fold threshold calibration),
+    ``calibrate`` raises the trained thresholds to block at most ``fpr`` of them
+    (``guard calibrate``), ``none`` leaves them out."""
 
 
 class ReattackStage(_Section):

@@ -169,15 +169,17 @@ def stage_guard(ctx: LabContext) -> dict[str, Any]:
                        seed=c.seed, cascade_recall=g.cascade_recall)
     ctx.log(f"guard: {g.backbone} from {con.name} ({len(con.categories)} categories) + "
             f"{len(run_examples)} examples of the red-team run")
+    from alignlab.guard import calibrate_guard, load_borderline
+
+    bl_cal = load_borderline("calibration")
     with ctx.progress("guard data") as p:
         guard = build_and_train(con, ctx.dir("guard"), dcfg, tcfg, helper=helper,
                                 responder=target if g.response_tokens else None, target=target,
-                                run_examples=run_examples, from_runs=from_runs, progress=p)
+                                run_examples=run_examples, from_runs=from_runs, progress=p,
+                                hard_negatives=[(cat, q) for _, cat, q in bl_cal] if g.borderline == "train" else ())
     cal = None
-    if g.calibrate:
-        from alignlab.guard import calibrate_guard, load_borderline
-
-        prompts = [p for _, _, p in load_borderline("calibration")]
+    if g.borderline == "calibrate":
+        prompts = [q for _, _, q in bl_cal]
         ctx.log(f"guard: calibrating thresholds on {len(prompts)} borderline prompts (the calibration half)")
         with ctx.progress("guard calibration") as p:
             cal = calibrate_guard(guard, target, prompts, fpr=g.fpr, source="packaged borderline, calibration half",
