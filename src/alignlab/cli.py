@@ -376,8 +376,8 @@ def guard_calibrate(
                                                      "(default: the calibration half of the packaged "
                                                      "borderline set)."),
     fpr: float = typer.Option(0.01, help="Most of the benign prompts each classifier may block."),
-    max_new_tokens: int = typer.Option(64, help="Reply length scored by the streaming output check "
-                                                "(match guard eval's --max-new-tokens)."),
+    max_new_tokens: int = typer.Option(96, help="Reply length scored by the streaming output check "
+                                                "(match guard eval's --max-new-tokens, default 96)."),
     batch_size: int = typer.Option(32),
 ) -> None:
     """Raise a trained guard's thresholds to block at most --fpr of benign prompts; no retraining.
@@ -391,6 +391,8 @@ def guard_calibrate(
     from alignlab.models import SpecError, load_model
 
     try:
+        if not 0 <= fpr < 1:
+            raise ValueError(f"--fpr must be in [0, 1), got {fpr}")
         g = load_guard(guard)
         prompts = [b.behavior for b in load_prompt_file(benign)] if benign else \
             [p for _, _, p in load_borderline("calibration")]
@@ -400,7 +402,9 @@ def guard_calibrate(
         with _progress("calibration replies") as progress:
             rec = calibrate_guard(g, tgt, prompts, fpr=fpr, max_new_tokens=max_new_tokens, progress=progress,
                                   source=str(benign) if benign else "packaged borderline, calibration half")
-    except (DataError, SpecError, RuntimeError, FileNotFoundError, ValueError, LeakageError) as e:
+    except (DataError, SpecError, RuntimeError, FileNotFoundError, ValueError, LeakageError, TypeError) as e:
+        if isinstance(e, TypeError) and type(e).__name__ != "WhiteBoxRequired":
+            raise
         _fail(str(e))
     t = Table("classifier", "trained threshold", "calibrated", "blocks (trained)", "blocks (calibrated)")
     n = rec["n"]
@@ -408,7 +412,7 @@ def guard_calibrate(
         t.add_row(k, f"{h['trained']:.3f}", f"{h['calibrated']:.3f}",
                   f"{round(h['benign_block_rate_trained'] * n)}/{n}", f"{round(h['benign_block_rate'] * n)}/{n}")
     out.print(t)
-    bound = "" if rec["exact"] else " (cascade: an upper bound)"
+    bound = "" if rec["exact"] else " (estimated: embedding heads are scored on word-cut prefixes)"
     out.print(f"guard refuses {rec['blocked_before']}/{n} -> {rec['blocked_after']}/{n} of these prompts{bound}")
     out.print(f"-> {guard}/config.json (thresholds), {guard}/calibration_scores.json")
 

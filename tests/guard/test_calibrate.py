@@ -118,3 +118,45 @@ def test_evaluating_on_the_calibration_prompts_is_refused(tmp_path, guard_parts)
     with pytest.raises(LeakageError, match="calibrated"):
         check_no_leakage(load_guard(tmp_path / "g"), [], [PROMPTS[3]])
     check_no_leakage(load_guard(tmp_path / "g"), [], ["an unrelated prompt here", "and another one entirely"])
+
+
+def test_stored_scores_are_not_reused_for_a_retrained_guard(tmp_path, guard_parts):
+    head, _, _ = guard_parts
+    from alignlab.guard.guard import Guard
+
+    g = _guard(tmp_path, guard_parts)
+    target = ScriptedModel(_reply)
+    calibrate_guard(g, target, PROMPTS, fpr=0.1, max_new_tokens=16)
+    n_calls = len(target.calls)
+    # Another guard trained into the same directory (different head weights).
+    g2 = Guard(backbone="embed", heads={"embed.input": head(1, 20.0, -0.5), "embed.output": head(1, 20.0, -0.5)},
+               refusal_message="BLOCKED", chunk_tokens=32)
+    g2.save(tmp_path / "g")
+    g2 = load_guard(tmp_path / "g")
+    g2._embedder = AlarmEmbedder()
+    rec = calibrate_guard(g2, target, PROMPTS, fpr=0.1, max_new_tokens=16)
+    assert len(target.calls) == n_calls + len(PROMPTS)  # scored again, not the old guard's scores
+    assert all(h["benign_block_rate"] <= 0.1 for h in rec["heads"].values())
+
+
+def test_calibration_refuses_training_prompts_and_a_probe_guard_without_its_target(tmp_path, guard_parts):
+    import json as _json
+
+    from alignlab.guard.data import Example, write_jsonl
+    from alignlab.guard.guard import Guard
+    from alignlab.models.base import WhiteBoxRequired
+
+    g = _guard(tmp_path, guard_parts)
+    write_jsonl([Example(id="a", group="a", category="cybercrime", label=0, conversation=user(PROMPTS[0]),
+                         source="borderline")], tmp_path / "g" / "data.jsonl")
+    with pytest.raises(LeakageError, match="not trained on"):
+        calibrate_guard(g, ScriptedModel(_reply), PROMPTS, fpr=0.1)
+    head, _, _ = guard_parts
+    p = Guard(backbone="probe", heads={"probe.input": head(4)}, layers=(1,), target="hf:/some/model")
+    p.save(tmp_path / "p")
+    with pytest.raises(WhiteBoxRequired):
+        calibrate_guard(load_guard(tmp_path / "p"), ScriptedModel(_reply), PROMPTS)
+    (tmp_path / "g" / "data.jsonl").unlink()
+    (tmp_path / "g" / "calibration_scores.json").write_text("{torn")  # an interrupted write
+    rec = calibrate_guard(g, ScriptedModel(_reply), PROMPTS, fpr=0.1, max_new_tokens=16)
+    assert rec["n"] == len(PROMPTS) and _json.loads((tmp_path / "g" / "calibration_scores.json").read_text())

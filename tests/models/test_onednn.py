@@ -69,3 +69,22 @@ def test_bf16_models_and_the_switch_leave_linears_alone(tiny_model_dir, monkeypa
 def test_too_large_models_are_not_packed(tiny_model_dir, monkeypatch):
     monkeypatch.setattr(onednn, "MAX_PACKED_BYTES", 1000)
     assert onednn.pack_linears(_load(tiny_model_dir)) == 0
+
+
+def test_reassigned_weights_conversions_and_copies_stay_correct(tiny_model_dir):
+    import copy
+
+    m = _load(tiny_model_dir)
+    onednn.pack_linears(m)
+    lin = m.lm_head
+    x = torch.randn(4, lin.in_features)
+    with torch.inference_mode():
+        lin.weight.data = torch.randn_like(lin.weight)  # .data reassigned: no version bump
+        assert torch.allclose(lin(x), x @ lin.weight.T, atol=1e-4, rtol=1e-4)
+    twin = copy.deepcopy(m)  # a packed module copies like a stock one
+    ids = torch.randint(0, m.config.vocab_size, (2, 9))
+    with torch.inference_mode():
+        assert torch.allclose(twin(input_ids=ids).logits, m(input_ids=ids).logits, atol=1e-5)
+        m64 = m.to(torch.float64)  # other dtypes take the stock path
+        y = m64.lm_head(x.double())
+    assert y.dtype == torch.float64 and torch.allclose(y, x.double() @ m64.lm_head.weight.T, atol=1e-6)

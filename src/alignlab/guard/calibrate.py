@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -108,64 +109,131 @@ def would_block(guard: Guard, scores: dict[str, list[float]], stages: Sequence[s
     return out
 
 
-def calibrate_guard(guard: Guard, target: ChatModel, prompts: Sequence[str], fpr: float = 0.01,
-                    source: str = "", max_new_tokens: int = 64, reuse: bool = True,
-                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """Raise each head's threshold to block at most ``fpr`` of ``prompts``; save the guard.
+def guard_fingerprint(guard: Guard) -> str:
+    """A hash of what decides a guard's scores (backbone, layers, check interval, head weights);
+    thresholds are left out, so calibrating does not change it but retraining does."""
+    h = hashlib.sha256(json.dumps([guard.backbone, list(guard.layers), guard.chunk_tokens, guard.target,
+                                   sorted(guard.heads)]).encode())
+    for k in sorted(guard.heads):
+        hd = guard.heads[k]
+        for arr in (hd.mean, hd.scale, hd.coef, np.array([hd.intercept])):
+            h.update(np.ascontiguousarray(arr, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
-    Scores are stored in the guard directory (``calibration_scores.json``) and reused when the
-    prompts, target and reply length are the same, so a new ``fpr`` costs no generation. The
-    training thresholds are kept in ``config["calibration"]["trained_thresholds"]`` and every
-    calibration starts from them, so calibrating twice does not ratchet.
 
-    Returns the calibration record (also written to the guard's ``config.json``).
-    """
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _check(guard: Guard, target: ChatModel, prompts: Sequence[str], fpr: float) -> None:
+    """One clear line for every way a calibration cannot be valid."""
+    from alignlab.guard.data import LeakageError, assert_disjoint, read_jsonl
+    from alignlab.models.base import WhiteBoxRequired
+
     if not guard.path:
         raise ValueError("calibrate a guard loaded from its directory (alignlab guard train --out DIR)")
     if not 0 <= fpr < 1:
         raise ValueError(f"fpr must be in [0, 1), got {fpr}")
     if len(prompts) < 10:
         raise ValueError(f"calibration needs at least 10 benign prompts, got {len(prompts)}")
+    need = ["probe.input"] if guard.uses_probe else ["embed.input"]
+    if guard.backbone == "cascade":
+        need.append("embed.input")
+    missing = [k for k in need if k not in guard.heads]
+    if missing:
+        raise ValueError(f"{guard.path}/config.json: the guard has no {', '.join(missing)} head; retrain it")
+    if guard.uses_probe:
+        from alignlab.models.hf import HFModel
+
+        if not isinstance(target, HFModel):
+            raise WhiteBoxRequired(f"a {guard.backbone} guard reads the target's activations; "
+                                   f"{target.identity} is black-box: give the embedded:/hf: target it guards")
+        if guard.target and guard.target != target.identity:
+            raise ValueError(f"this guard's probes were trained on {guard.target}, not {target.identity}; "
+                             f"calibrate it with --target for that model")
+    data = Path(guard.path) / "data.jsonl"
+    if data.exists():
+        train = [m["content"] for e in read_jsonl(data) for m in e.conversation
+                 if m["role"] == "user" and not e.source.startswith("augment:")]
+        try:
+            assert_disjoint(train, prompts, "calibration")
+        except LeakageError as e:
+            raise LeakageError(f"{e}: calibrate on benign prompts the guard was not trained on "
+                               f"(a guard trained with --borderline-negatives already learned from "
+                               f"the default calibration half; pass --benign FILE)") from None
+
+
+def calibrate_guard(guard: Guard, target: ChatModel, prompts: Sequence[str], fpr: float = 0.01,
+                    source: str = "", max_new_tokens: int = 96, reuse: bool = True,
+                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Raise each head's threshold to block at most ``fpr`` of ``prompts``; save the guard.
+
+    Scores are stored in the guard directory (``calibration_scores.json``) and reused when the
+    guard's heads, the prompts, the target and the reply length are the same, so a new ``fpr``
+    costs no generation. The training thresholds are kept in
+    ``config["calibration"]["trained_thresholds"]`` and every calibration starts from them, so
+    calibrating twice does not ratchet. Only ``config.json`` is rewritten (atomically).
+
+    Raises:
+        ValueError, LeakageError, WhiteBoxRequired: one line saying what is wrong (a prompt the
+        guard trained on, a probe guard given another or a black-box target, too few prompts).
+
+    Returns the calibration record (also written to the guard's ``config.json``).
+    """
+    _check(guard, target, prompts, fpr)
     d = Path(guard.path)
+    fp = guard_fingerprint(guard)
     cached = None
     if reuse and (d / SCORES_FILE).exists():
-        c = json.loads((d / SCORES_FILE).read_text())
-        if c.get("prompts") == list(prompts) and c.get("target") == target.identity \
+        try:
+            c = json.loads((d / SCORES_FILE).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            c = {}  # a torn file: score again
+        if c.get("guard") == fp and c.get("prompts") == list(prompts) and c.get("target") == target.identity \
                 and c.get("max_new_tokens") == max_new_tokens:
             cached = c
-    data = cached or benign_scores(guard, target, prompts, max_new_tokens, progress)
+    data = cached or {**benign_scores(guard, target, prompts, max_new_tokens, progress), "guard": fp}
     if cached is None:
-        (d / SCORES_FILE).write_text(json.dumps(data))
+        _write_atomic(d / SCORES_FILE, json.dumps(data))
+    scores = {k: v for k, v in data["scores"].items() if k in guard.heads}
     prev = guard.config.get("calibration") or {}
     trained = prev.get("trained_thresholds") or {k: h.threshold for k, h in guard.heads.items()}
     trained_bands = prev.get("trained_bands") or {k: list(v) for k, v in guard.bands.items()}
     for k, h in guard.heads.items():
-        h.threshold = float(trained[k])
+        h.threshold = float(trained.get(k, h.threshold))
     guard.bands = {k: list(v) for k, v in trained_bands.items()}
-    before = would_block(guard, data["scores"])
+    before = would_block(guard, scores)
     changes = {}
-    for key, vals in data["scores"].items():
+    for key, vals in scores.items():
         finite = [v for v in vals if np.isfinite(v)]
         if not finite:
             continue
-        at = threshold_at_fpr(finite, fpr)
-        old = float(trained[key])
-        new = max(old, at)
+        old = float(trained.get(key, guard.heads[key].threshold))
+        new = max(old, threshold_at_fpr(finite, fpr))
         guard.heads[key].threshold = new
         stage = key.split(".")[1]
         if key.startswith("probe.") and guard.backbone == "cascade" and stage in guard.bands:
             lo, _ = trained_bands[stage]
             guard.bands[stage] = [min(lo, new), new]
-        rate = float(np.mean(np.asarray(vals) > new))
         changes[key] = {"trained": old, "calibrated": new, "raised": new > old,
                         "benign_block_rate_trained": float(np.mean(np.asarray(vals) > old)),
-                        "benign_block_rate": rate}
-    after = would_block(guard, data["scores"])
+                        "benign_block_rate": float(np.mean(np.asarray(vals) > new))}
+    after = would_block(guard, scores)
     record = {"source": source, "n": len(prompts), "fpr": fpr, "max_new_tokens": max_new_tokens,
               "target": data["target"], "heads": changes,
               "blocked_before": int(before.sum()), "blocked_after": int(after.sum()),
-              "exact": guard.backbone != "cascade",
+              # Probes see the same token running means live; embedding heads are scored on
+              # word-cut prefixes, the live in-process check on token prefixes; the cascade's
+              # union over its heads bounds it from above.
+              "exact": guard.backbone == "probe",
               "trained_thresholds": trained, "trained_bands": trained_bands, "prompts": list(prompts)}
     guard.config["calibration"] = record
-    guard.save(d)
+    cfg_path = d / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["thresholds"] = {k: h.threshold for k, h in guard.heads.items()}
+    cfg["bands"] = guard.bands
+    cfg["calibration"] = record
+    _write_atomic(cfg_path, json.dumps(cfg, indent=2))
     return record

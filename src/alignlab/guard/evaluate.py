@@ -239,7 +239,8 @@ def run_guard_eval(
                          # The guard's own part: benign prompts it blocked. The rest of the guarded
                          # refusals are the target's, whose unblocked replies can differ from the
                          # unguarded run's where batch composition flips a greedy near-tie.
-                         "blocked_by_guard": _rate([bool(_blocked(r.get("meta"))) for r in benign_g] + bl_blocks)},
+                         "blocked_by_guard": _rate([b if b or o is not None else None for b, o in zip(
+                             [bool(_blocked(r.get("meta"))) for r in benign_g] + bl_blocks, over_g)])},
         "asr_seen_attacks": {"unguarded": split_asr(res_u, True), "guarded": split_asr(res_g, True)},
         "asr_heldout_attacks": {"unguarded": split_asr(res_u, False), "guarded": split_asr(res_g, False)},
         "by_attack": {a: {"unguarded": res_u["by_attack"][a], "guarded": res_g["by_attack"].get(a)}

@@ -318,6 +318,9 @@ def build_and_train(
         "hard_negatives": len(hard_negatives),
     })
     out = Path(out_dir)
+    from alignlab.guard.calibrate import SCORES_FILE
+
+    (out / SCORES_FILE).unlink(missing_ok=True)  # scores of an earlier guard in this directory
     guard.save(out)
     write_jsonl(examples, out / "data.jsonl")
     return guard

@@ -83,8 +83,9 @@ class ReattackStage(_Section):
     budget: int = Field(1, ge=1)
     max_new_tokens: int = Field(64, ge=1)
     latency_samples: int = Field(8, ge=0)
-    borderline: int | None = Field(36, ge=0)
-    """Borderline prompts for over-refusal, from the set's evaluation half (None: all 45)."""
+    borderline: int | None = Field(36, ge=0, le=45)
+    """Borderline prompts for over-refusal, from the set's evaluation half, stratified by category
+    (None: all 45)."""
 
 
 class EvalsStage(_Section):

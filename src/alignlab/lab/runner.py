@@ -194,6 +194,20 @@ def stage_guard(ctx: LabContext) -> dict[str, Any]:
                           f"{cal['n']} borderline prompts" if cal else "")}
 
 
+def round_robin(rows: list[tuple[str, str, str]], k: int) -> list[tuple[str, str, str]]:
+    """``k`` of the (id, category, prompt) rows, taken one category at a time in turn, so every
+    category is represented as evenly as ``k`` allows (file order within a category)."""
+    by_cat: dict[str, list] = {}
+    for r in rows:
+        by_cat.setdefault(r[1], []).append(r)
+    out: list = []
+    while len(out) < min(k, len(rows)):
+        for cat_rows in by_cat.values():
+            if cat_rows and len(out) < k:
+                out.append(cat_rows.pop(0))
+    return out
+
+
 def stage_reattack(ctx: LabContext) -> dict[str, Any]:
     from alignlab.data import filter_behaviors, load_packaged
     from alignlab.guard import GuardEvalConfig, behavior_split, load_borderline, load_guard, run_guard_eval
@@ -203,9 +217,9 @@ def stage_reattack(ctx: LabContext) -> dict[str, Any]:
     r = c.reattack
     guard = load_guard(ctx.done["guard"]["out"])
     held = filter_behaviors(behavior_split(load_packaged())[1], None, r.limit, c.seed)
-    bl = load_borderline("evaluation")  # the calibration half may have set the guard's thresholds
+    bl = load_borderline("evaluation")  # the other half may have trained or calibrated the guard
     if r.borderline is not None:
-        bl = bl[::max(1, len(bl) // r.borderline)][:r.borderline] if r.borderline else []
+        bl = round_robin(bl, r.borderline)
     attacks = get_attacks(",".join(r.attacks))
     adaptive = get_attacks(",".join(r.adaptive)) if r.adaptive else []
     out = ctx.dir("reattack")

@@ -7,10 +7,11 @@ BENCHMARKS.md: 1.73x at 32 rows and 1.6x at 4096 rows on an AMD EPYC, faster at 
 Intel Xeon too; the same fp32 arithmetic (outputs differ from MKL's only by summation order).
 
 ``pack_linears(model)`` swaps every ``nn.Linear`` for a ``PackedLinear`` that keeps the original
-``weight``/``bias`` parameters (state dicts, tied embeddings and hooks added afterwards work as before; hooks
-already on a replaced ``nn.Linear`` are not carried over) and adds the
+``weight``/``bias`` parameters (state dicts, tied embeddings, ``.to()``, deepcopy and hooks added afterwards work
+as before; hooks already on a replaced ``nn.Linear`` are not carried over) and adds the
 packed copy, so the linear weights take twice the memory. Gradients fall back to ``F.linear``; a
-weight edited in place (an optimiser step, an ablation) is repacked before its next use.
+weight that changes (an optimiser step, an ablation, ``.data`` reassigned) is repacked before
+its next use.
 """
 
 from __future__ import annotations
@@ -44,28 +45,45 @@ def _packed_linear_class():
     import torch.nn.functional as F
 
     class PackedLinear(torch.nn.Module):
-        """``nn.Linear`` with a oneDNN-packed copy of its weight used for inference."""
+        """``nn.Linear`` with a oneDNN-packed copy of its weight used for inference.
+
+        The packed copy is a plain attribute, not a buffer, so ``.to()``, ``.half()``, deepcopy and
+        pickling see an ordinary module (the copy is dropped and rebuilt lazily). It is rebuilt
+        whenever the weight tensor changes: a new Parameter, ``.data`` reassigned, or an in-place
+        edit (tracked through the tensor's identity, storage pointer and version counter).
+        """
 
         def __init__(self, lin: torch.nn.Linear) -> None:
             super().__init__()
             self.in_features, self.out_features = lin.in_features, lin.out_features
             self.weight = lin.weight
             self.bias = lin.bias
-            self.register_buffer("packed_weight", None, persistent=False)
+            self._packed, self._packed_key = None, None
             self._repack()
+
+        def _key(self):
+            w = self.weight
+            return id(w), w.data_ptr(), w._version, w.dtype, w.device
 
         def _repack(self) -> None:
             with torch.no_grad():
-                self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), None)
-            self._packed_version = self.weight._version
+                self._packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), None)
+            self._packed_key = self._key()
 
         def forward(self, x):
-            if x.dtype != self.weight.dtype or x.device.type != "cpu" or (torch.is_grad_enabled() and (
-                    x.requires_grad or self.weight.requires_grad)):
-                return F.linear(x, self.weight, self.bias)
-            if self.weight._version != self._packed_version:  # edited in place since packing
+            w = self.weight
+            if x.dtype != torch.float32 or w.dtype != torch.float32 or x.device.type != "cpu" \
+                    or w.device.type != "cpu" or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)):
+                return F.linear(x, w, self.bias)
+            if self._packed is None or self._packed_key != self._key():
                 self._repack()
-            return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
+            return torch.ops.mkldnn._linear_pointwise(x, self._packed, self.bias, "none", [], "")
+
+        def __getstate__(self):
+            state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+            state = dict(state)
+            state["_packed"], state["_packed_key"] = None, None
+            return state
 
         def extra_repr(self) -> str:
             return f"in_features={self.in_features}, out_features={self.out_features}, packed=oneDNN"

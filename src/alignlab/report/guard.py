@@ -159,7 +159,7 @@ def _calibration_line(cal: dict | None) -> str:
     if not cal:
         return "as trained (out-of-fold scores of the constitution's permitted requests)"
     raised = [k for k, h in (cal.get("heads") or {}).items() if h.get("raised")]
-    bound = "" if cal.get("exact", True) else " (an upper bound for the cascade)"
+    bound = "" if cal.get("exact", True) else " (estimated: embedding heads scored on word-cut prefixes)"
     return (f"calibrated on {cal.get('n')} benign prompts ({cal.get('source') or 'user file'}) to fpr "
             f"{cal.get('fpr')} per classifier; raised: {', '.join(raised) or 'none'}; those prompts refused "
             f"{cal.get('blocked_before')} -> {cal.get('blocked_after')}{bound}")
