@@ -297,6 +297,9 @@ def guard_train(
     borderline_negatives: bool = typer.Option(False, help="Train on the calibration half of the packaged "
                                                           "borderline set as permitted examples (hard "
                                                           "negatives); guard eval uses the other half."),
+    pool_behaviors: bool = typer.Option(False, help="Also train on every behavior of the packaged pool "
+                                                    "half (restricted) and its benign counterpart "
+                                                    "(permitted); never the held-out half."),
     workspace: Path = typer.Option(Path("alignlab-runs"), help="Run store (for --from-run)."),
     seed: int = typer.Option(0),
     batch_size: int = typer.Option(32),
@@ -348,7 +351,7 @@ def guard_train(
             negs = [(c, p) for _, c, p in load_borderline("calibration")] if borderline_negatives else []
             g = build_and_train(con, out_dir, dcfg, tcfg, helper=hlp, responder=tgt if response_tokens else None,
                                 target=tgt, run_examples=run_examples, from_runs=from_run, progress=progress,
-                                hard_negatives=negs)
+                                hard_negatives=negs, pool_behaviors=pool_behaviors)
         except (LeakageError, ValueError) as e:
             _fail(str(e))
         except Exception as e:  # WhiteBoxRequired and friends: one line

@@ -166,3 +166,13 @@ def test_borderline_hard_negatives_are_permitted_plain_examples_and_only_the_cal
     with pytest.raises(LeakageError):  # an evaluation-half prompt given as a hard negative
         build_dataset(c, None, None, DataConfig(augment_per_query=0, response_tokens=0),
                       [p for _, _, p in ev], extra_seeds=[("alpha", 0, ev[0][2], "borderline")])
+
+
+def test_pool_seeds_come_from_the_pool_half_only():
+    from alignlab.guard.train import pool_seeds
+
+    pool, held = behavior_split(load_packaged())
+    seeds = pool_seeds(pool)
+    assert len(seeds) == len(pool) + sum(1 for b in pool if b.benign)
+    assert {t for _, l, t, _ in seeds if l == 1} == {b.behavior for b in pool}
+    assert_disjoint([t for _, _, t, _ in seeds], eval_texts_of(held))  # never the evaluation half

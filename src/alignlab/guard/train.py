@@ -13,7 +13,7 @@ from alignlab.guard.classifier import LinearHead, classifier_metrics, threshold_
 from alignlab.guard.data import SPLITS, Example
 from alignlab.guard.guard import BACKBONES, Guard
 
-PLAIN_SOURCES = ("constitution", "helper", "paraphrase", "borderline")
+PLAIN_SOURCES = ("constitution", "helper", "paraphrase", "borderline", "pool")
 PREFIX_FRACTIONS = (0.25, 0.5, 1.0)
 """Response prefixes (by words) added as output-classifier training rows."""
 
@@ -272,6 +272,13 @@ def load_borderline(half: str | None = None) -> list[tuple[str, str, str]]:
     return borderline_split(rows)[0 if half == "calibration" else 1]
 
 
+def pool_seeds(pool) -> list[tuple[str, int, str, str]]:
+    """Training requests from pool-half behaviors: each behavior restricted, its benign
+    counterpart permitted (``(category, label, text, "pool")``)."""
+    return [(b.category, 1, b.behavior, "pool") for b in pool] + \
+        [(b.category, 0, b.benign, "pool") for b in pool if b.benign]
+
+
 def build_and_train(
     constitution,
     out_dir,
@@ -284,6 +291,7 @@ def build_and_train(
     from_runs: Sequence[str] = (),
     progress: Callable[[str, int, int], None] | None = None,
     hard_negatives: Sequence[tuple[str, str]] = (),
+    pool_behaviors: bool = False,
 ) -> Guard:
     """Constitution → dataset → guard directory (``config.json``, ``weights.safetensors``, ``data.jsonl``).
 
@@ -292,18 +300,23 @@ def build_and_train(
     ``hard_negatives`` (category, prompt) are harmless requests near the boundary added as
     permitted training examples (and to the out-of-fold threshold calibration); borderline prompts
     given here leave the evaluation texts (pass only the borderline set's calibration half, so
-    its evaluation half stays unseen).
+    its evaluation half stays unseen). ``pool_behaviors`` adds every behavior of the packaged
+    pool half (the half guards may learn from) as a restricted request and its benign
+    counterpart as a permitted one.
     """
     from pathlib import Path
 
     from alignlab.data.behaviors import load_packaged
     from alignlab.guard.data import behavior_split, build_dataset, eval_texts_of, write_jsonl
 
-    _, held = behavior_split(load_packaged())
+    pool, held = behavior_split(load_packaged())
     negs = {p for _, p in hard_negatives}
     eval_texts = [*eval_texts_of(held), *(p for _, _, p in load_borderline() if p not in negs)]
+    seeds = [(c, 0, p, "borderline") for c, p in hard_negatives]
+    if pool_behaviors:
+        seeds += pool_seeds(pool)
     examples = build_dataset(constitution, helper, responder, data_config, eval_texts, run_examples,
-                             progress, extra_seeds=[(c, 0, p, "borderline") for c, p in hard_negatives])
+                             progress, extra_seeds=seeds)
     guard = train_guard(examples, train_config, target, progress)
     guard.refusal_message = constitution.refusal_message
     guard.config.update({
@@ -316,6 +329,7 @@ def build_and_train(
         "held_out_behaviors": sorted(b.id for b in held),
         "by_source": _count_sources(examples),
         "hard_negatives": len(hard_negatives),
+        "pool_behaviors": len(pool) if pool_behaviors else 0,
     })
     out = Path(out_dir)
     from alignlab.guard.calibrate import SCORES_FILE

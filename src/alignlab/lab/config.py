@@ -57,6 +57,9 @@ class GuardStage(_Section):
     response_tokens: int = Field(48, ge=0)
     fpr: float = Field(0.01, gt=0, lt=1)
     cascade_recall: float = Field(0.98, gt=0, le=1)
+    pool_behaviors: bool = False
+    """Train on every behavior of the packaged pool half too (81 restricted requests and their 81
+    benign counterparts), not only those the red-team ran."""
     borderline: Literal["train", "calibrate", "none"] = "train"
     """What the guard does with the borderline set's calibration half (45 alarming-sounding harmless
     prompts; the re-attack measures over-refusal on the other half): ``train`` adds them as

@@ -176,7 +176,8 @@ def stage_guard(ctx: LabContext) -> dict[str, Any]:
         guard = build_and_train(con, ctx.dir("guard"), dcfg, tcfg, helper=helper,
                                 responder=target if g.response_tokens else None, target=target,
                                 run_examples=run_examples, from_runs=from_runs, progress=p,
-                                hard_negatives=[(cat, q) for _, cat, q in bl_cal] if g.borderline == "train" else ())
+                                hard_negatives=[(cat, q) for _, cat, q in bl_cal] if g.borderline == "train" else (),
+                                pool_behaviors=g.pool_behaviors)
     cal = None
     if g.borderline == "calibrate":
         prompts = [q for _, _, q in bl_cal]
