@@ -154,3 +154,15 @@ def binary_agreement(y_true: Sequence[bool], y_pred: Sequence[bool | None]) -> d
         "recall": tp / (tp + fn) if tp + fn else None,
         "tp": tp, "fp": fp, "fn": fn, "tn": len(pairs) - tp - fp - fn,
     }
+
+
+def round_robin(bins: list[list], k: int) -> list:
+    """Take up to ``k`` items cycling over ``bins`` (one from each in turn, from the end of each
+    list), emptying them as it goes: a selection as even across the bins as ``k`` allows."""
+    out: list = []
+    while len(out) < k and any(bins):
+        for b in bins:
+            if b and len(out) < k:
+                out.append(b.pop())
+    return out
+

@@ -101,8 +101,6 @@ def would_block(guard: Guard, scores: dict[str, list[float]], stages: Sequence[s
         for key in (f"probe.{stage}", f"embed.{stage}"):
             if key not in scores or key not in guard.heads:
                 continue
-            if key.startswith("embed") and not guard.uses_embed:
-                continue
             thr = guard.bands[stage][1] if key.startswith("probe") and guard.backbone == "cascade" \
                 else guard.heads[key].threshold
             out |= np.asarray(scores[key]) > thr
@@ -129,8 +127,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _check(guard: Guard, target: ChatModel, prompts: Sequence[str], fpr: float) -> None:
     """One clear line for every way a calibration cannot be valid."""
-    from alignlab.guard.data import LeakageError, assert_disjoint, read_jsonl
-    from alignlab.models.base import WhiteBoxRequired
+    from alignlab.guard.data import LeakageError, assert_disjoint
+    from alignlab.guard.evaluate import training_requests
 
     if not guard.path:
         raise ValueError("calibrate a guard loaded from its directory (alignlab guard train --out DIR)")
@@ -138,31 +136,17 @@ def _check(guard: Guard, target: ChatModel, prompts: Sequence[str], fpr: float) 
         raise ValueError(f"fpr must be in [0, 1), got {fpr}")
     if len(prompts) < 10:
         raise ValueError(f"calibration needs at least 10 benign prompts, got {len(prompts)}")
-    need = ["probe.input"] if guard.uses_probe else ["embed.input"]
-    if guard.backbone == "cascade":
-        need.append("embed.input")
+    need = (["probe.input"] if guard.uses_probe else []) + (["embed.input"] if guard.uses_embed else [])
     missing = [k for k in need if k not in guard.heads]
     if missing:
         raise ValueError(f"{guard.path}/config.json: the guard has no {', '.join(missing)} head; retrain it")
-    if guard.uses_probe:
-        from alignlab.models.hf import HFModel
-
-        if not isinstance(target, HFModel):
-            raise WhiteBoxRequired(f"a {guard.backbone} guard reads the target's activations; "
-                                   f"{target.identity} is black-box: give the embedded:/hf: target it guards")
-        if guard.target and guard.target != target.identity:
-            raise ValueError(f"this guard's probes were trained on {guard.target}, not {target.identity}; "
-                             f"calibrate it with --target for that model")
-    data = Path(guard.path) / "data.jsonl"
-    if data.exists():
-        train = [m["content"] for e in read_jsonl(data) for m in e.conversation
-                 if m["role"] == "user" and not e.source.startswith("augment:")]
-        try:
-            assert_disjoint(train, prompts, "calibration")
-        except LeakageError as e:
-            raise LeakageError(f"{e}: calibrate on benign prompts the guard was not trained on "
-                               f"(a guard trained with --borderline-negatives already learned from "
-                               f"the default calibration half; pass --benign FILE)") from None
+    guard.check_target(target)
+    try:
+        assert_disjoint(training_requests(guard) or [], prompts, "calibration")
+    except LeakageError as e:
+        raise LeakageError(f"{e}: calibrate on benign prompts the guard was not trained on "
+                           f"(a guard trained with --borderline-negatives already learned from "
+                           f"the default calibration half; pass --benign FILE)") from None
 
 
 def calibrate_guard(guard: Guard, target: ChatModel, prompts: Sequence[str], fpr: float = 0.01,

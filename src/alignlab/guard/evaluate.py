@@ -70,6 +70,16 @@ def _paired(u: dict[str, bool | None], g: dict[str, bool | None]) -> dict[str, A
                                    sum(1 for x, y in zip(a, b) if y and not x))}
 
 
+def training_requests(guard: Guard) -> list[str] | None:
+    """The user messages of the guard's training data (its ``data.jsonl``), without the
+    template-wrapped copies; None when the directory has no data file."""
+    data = Path(guard.path) / "data.jsonl" if guard.path else None
+    if not data or not data.exists():
+        return None
+    return [m["content"] for e in read_jsonl(data) for m in e.conversation
+            if m["role"] == "user" and not e.source.startswith("augment:")]
+
+
 def check_no_leakage(guard: Guard, behaviors: Sequence[Behavior], borderline: Sequence[str]) -> str:
     """Fail if the guard's training or calibration data shares text with the evaluation prompts."""
     from alignlab.guard.calibrate import calibration_prompts
@@ -78,12 +88,9 @@ def check_no_leakage(guard: Guard, behaviors: Sequence[Behavior], borderline: Se
     cal = calibration_prompts(guard)
     if cal:
         assert_disjoint(cal, evaluation, "evaluation (the guard was calibrated on it)")
-    data = Path(guard.path) / "data.jsonl" if guard.path else None
-    if not data or not data.exists():
+    plain = training_requests(guard)
+    if plain is None:
         return "not checked: the guard directory has no data.jsonl"
-    examples = read_jsonl(data)
-    plain = [m["content"] for e in examples for m in e.conversation if m["role"] == "user"
-             and not e.source.startswith("augment:")]
     assert_disjoint(plain, evaluation, "evaluation")
     return f"checked: {len(plain)} training requests and {len(cal)} calibration prompts share no text " \
            f"with {len(behaviors)} behaviors and {len(borderline)} borderline prompts"

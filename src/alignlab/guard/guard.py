@@ -92,6 +92,22 @@ class Guard:
     def has(self, key: str) -> bool:
         return key in self.heads
 
+    def check_target(self, target) -> None:
+        """Raise unless ``target`` can feed this guard: probes need the in-process model they
+        were trained on (WhiteBoxRequired for a black-box one, ValueError for another model)."""
+        if not self.uses_probe:
+            return
+        from alignlab.models.base import WhiteBoxRequired
+        from alignlab.models.hf import HFModel
+
+        if not isinstance(target, HFModel):
+            raise WhiteBoxRequired(f"a {self.backbone} guard reads the target's activations; "
+                                   f"{target.identity} is black-box: give the embedded:/hf: model it "
+                                   f"was trained on, or use an embed guard")
+        if self.target and self.target != target.identity:
+            raise ValueError(f"this guard's probes were trained on {self.target}, not "
+                             f"{target.identity}; use that model, or retrain with --target for this one")
+
     @property
     def id(self) -> str:
         return self.config.get("guard_id", "guard")

@@ -57,15 +57,7 @@ class GuardedModel(ChatModel):
         self.refusal_message = refusal_message or guard.refusal_message
         self.chunk_tokens = chunk_tokens or guard.chunk_tokens
         self.white_box = isinstance(target, HFModel)
-        if guard.uses_probe:
-            from alignlab.models.base import WhiteBoxRequired
-
-            if not self.white_box:
-                raise WhiteBoxRequired(f"a {guard.backbone} guard reads the target's activations; "
-                                       f"{target.identity} is black-box: use an embed guard")
-            if guard.target and guard.target != target.identity:
-                raise ValueError(f"this guard's probes were trained on {guard.target}, not "
-                                 f"{target.identity}; retrain it with --target for this model")
+        guard.check_target(target)
         self.shadow = shadow
         self.stats: dict[str, float] = {"guard_seconds": 0.0, "checks": 0, "escalated": 0}
 

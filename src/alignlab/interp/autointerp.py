@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
+from alignlab.stats import round_robin
 
 EXPLAINER_SYSTEM = "You are a linguist. You name what marked words have in common, in a few words."
 EXPLAINER_TEMPLATE = """Texts with some words marked like <<this>>:
@@ -267,16 +268,6 @@ def _check_inputs(tokens: TokenTable, sources: Mapping[str, tuple[Any, Sequence[
     return n
 
 
-def _stratified(bins: list[list[int]], k: int) -> list[int]:
-    """Take ``k`` items cycling over the (already shuffled) bins, emptying them as it goes."""
-    out: list[int] = []
-    while len(out) < k and any(bins):
-        for b in bins:
-            if b and len(out) < k:
-                out.append(b.pop())
-    return out
-
-
 def _histogram(col, bins: int) -> dict:
     import torch
 
@@ -361,9 +352,9 @@ def build_examples(tokens: TokenTable, acts, latent_ids: Sequence[int], cfg: Aut
         bin_of = {w: b for b, ws in enumerate(bins) for w in ws}
         for b in bins:
             rng.shuffle(b)
-        shown_q = _stratified(bins, min(cfg.n_quantile, len(rest) - reserve))
-        positives = _stratified(bins, cfg.n_detection)  # bins now hold only unseen windows
-        fuzz_w = _stratified(bins, cfg.n_fuzzing)  # distinct from the positives while they last
+        shown_q = round_robin(bins, min(cfg.n_quantile, len(rest) - reserve))
+        positives = round_robin(bins, cfg.n_detection)  # bins now hold only unseen windows
+        fuzz_w = round_robin(bins, cfg.n_fuzzing)  # distinct from the positives while they last
         fuzz_w += positives[:cfg.n_fuzzing - len(fuzz_w)]
         silent = torch.nonzero(wcol <= 0).flatten().tolist()
         negatives = rng.sample(silent, min(cfg.n_negative, len(silent)))

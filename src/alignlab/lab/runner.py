@@ -195,18 +195,15 @@ def stage_guard(ctx: LabContext) -> dict[str, Any]:
                           f"{cal['n']} borderline prompts" if cal else "")}
 
 
-def round_robin(rows: list[tuple[str, str, str]], k: int) -> list[tuple[str, str, str]]:
-    """``k`` of the (id, category, prompt) rows, taken one category at a time in turn, so every
-    category is represented as evenly as ``k`` allows (file order within a category)."""
+def _borderline_sample(rows: list[tuple[str, str, str]], k: int) -> list[tuple[str, str, str]]:
+    """``k`` of the (id, category, prompt) rows, one category at a time in turn (file order within
+    a category), so every category is represented as evenly as ``k`` allows."""
+    from alignlab.stats import round_robin
+
     by_cat: dict[str, list] = {}
     for r in rows:
         by_cat.setdefault(r[1], []).append(r)
-    out: list = []
-    while len(out) < min(k, len(rows)):
-        for cat_rows in by_cat.values():
-            if cat_rows and len(out) < k:
-                out.append(cat_rows.pop(0))
-    return out
+    return round_robin([list(reversed(v)) for v in by_cat.values()], k)
 
 
 def stage_reattack(ctx: LabContext) -> dict[str, Any]:
@@ -220,7 +217,7 @@ def stage_reattack(ctx: LabContext) -> dict[str, Any]:
     held = filter_behaviors(behavior_split(load_packaged())[1], None, r.limit, c.seed)
     bl = load_borderline("evaluation")  # the other half may have trained or calibrated the guard
     if r.borderline is not None:
-        bl = round_robin(bl, r.borderline)
+        bl = _borderline_sample(bl, r.borderline)
     attacks = get_attacks(",".join(r.attacks))
     adaptive = get_attacks(",".join(r.adaptive)) if r.adaptive else []
     out = ctx.dir("reattack")

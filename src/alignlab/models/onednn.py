@@ -80,10 +80,7 @@ def _packed_linear_class():
             return torch.ops.mkldnn._linear_pointwise(x, self._packed, self.bias, "none", [], "")
 
         def __getstate__(self):
-            state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
-            state = dict(state)
-            state["_packed"], state["_packed_key"] = None, None
-            return state
+            return {**self.__dict__, "_packed": None, "_packed_key": None}
 
         def extra_repr(self) -> str:
             return f"in_features={self.in_features}, out_features={self.out_features}, packed=oneDNN"
