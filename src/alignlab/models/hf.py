@@ -34,6 +34,15 @@ def _torch_dtype(name: str):
     return getattr(torch, _DTYPES[name])
 
 
+def cache_kwarg(model) -> str:
+    """The forward argument that takes the KV cache: ``cache`` in transformers releases that
+    renamed it (5.24 warns that ``past_key_values`` goes in 5.40), else ``past_key_values``."""
+    import inspect
+
+    params = inspect.signature(type(model).forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 class HFModel(ChatModel):
     """A causal LM loaded with transformers, run in this process.
 
@@ -86,6 +95,7 @@ class HFModel(ChatModel):
         self.tokenizer = AutoTokenizer.from_pretrained(src, **kwargs)
         self.model = AutoModelForCausalLM.from_pretrained(src, dtype=_torch_dtype(dtype), **kwargs)
         self.model.to(device).eval()
+        self._cache_kw = cache_kwarg(self.model)
         self.packed_linears = 0
         if onednn and device == "cpu":
             from alignlab.models.onednn import pack_linears
@@ -230,7 +240,7 @@ class HFModel(ChatModel):
                 mask = torch.cat([mask, torch.ones((len(alive), 1), dtype=mask.dtype, device=dev)], 1)
                 position = position[:, -1:] + 1
                 out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=position,
-                                 past_key_values=cache, use_cache=True, output_hidden_states=want_hs)
+                                 use_cache=True, output_hidden_states=want_hs, **{self._cache_kw: cache})
                 if gsum is not None:
                     gsum += torch.cat([out.hidden_states[l][:, -1].float() for l in layers], -1)
         result = []
@@ -267,7 +277,7 @@ class HFModel(ChatModel):
             g_ids, g_mask, g_pos = ids[r0:r1, width - w:], mask[r0:r1, width - w:], position[r0:r1, width - w:]
             g_cache = cache.group_cache() if grouped else cache
             out = self.model(input_ids=g_ids, attention_mask=g_mask, position_ids=g_pos,
-                             past_key_values=g_cache, use_cache=True, logits_to_keep=1,
+                             use_cache=True, logits_to_keep=1, **{self._cache_kw: g_cache},
                              output_hidden_states=bool(layers))
             if grouped:
                 cache.write_rows(g_cache, n, r0, width - w)
