@@ -150,12 +150,17 @@ def run_guard_eval(
     bl_convs = [user(p) for _, _, p in borderline]
     bl: dict[str, list] = {}
     bl_blocks: list[bool] = []
+    bl_rows = [{"id": i, "category": cat, "prompt": p} for i, cat, p in borderline]
     if bl_convs:
         for name, model in (("unguarded", cached_target or target), ("guarded", guarded)):
             outs = model.generate(bl_convs, gcfg)
             verdicts = judge.judge([JudgeItem(p, tuple(c), o.text, cat)
                                     for (_, cat, p), c, o in zip(borderline, bl_convs, outs)])
             bl[name] = [True if _blocked(o.meta) else v.refused for o, v in zip(outs, verdicts)]
+            for row, o, refused in zip(bl_rows, outs, bl[name]):
+                row[name] = {"response": o.text, "refused": refused}
+                if name == "guarded":
+                    row[name]["guard"] = (o.meta or {}).get("guard") or {}
             if name == "guarded":
                 bl_blocks = [_blocked(o.meta) for o in outs]
     att_u, benign_u = _run_records(workspace, res_u["run_id"])
@@ -241,7 +246,9 @@ def run_guard_eval(
         "over_refusal_guarded_ci": _rate(over_g)["ci"],
         "over_refusal": {"benign_counterparts": {"unguarded": _rate(ben_u), "guarded": _rate(ben_g)},
                          "borderline": {"unguarded": _rate(bl.get("unguarded", [])),
-                                        "guarded": _rate(bl.get("guarded", []))},
+                                        "guarded": _rate(bl.get("guarded", [])),
+                                        # per prompt: each side's reply and refusal, the guard's decision
+                                        "rows": bl_rows if bl_convs else []},
                          "change": _paired(dict(enumerate(over_u)), dict(enumerate(over_g))),
                          # The guard's own part: benign prompts it blocked. The rest of the guarded
                          # refusals are the target's, whose unblocked replies can differ from the
@@ -381,5 +388,11 @@ def _examples(ws: Workspace, results: dict[str, Any], k: int = 12) -> dict[str, 
     for _, r in ws.read_run(results["runs"]["guarded"]).records("benign|"):
         if r["verdict"].get("refused") and len(benign_refused) < k:
             benign_refused.append({"prompt": r["prompt"], "response": r["response"], "category": r["category"],
-                                   "verdict": r["verdict"]})
+                                   "verdict": r["verdict"], "guard": (r.get("meta") or {}).get("guard") or {}})
+    for row in results.get("over_refusal", {}).get("borderline", {}).get("rows", []):
+        g = row.get("guarded") or {}
+        if g.get("refused") and len(benign_refused) < k:
+            benign_refused.append({"prompt": row["prompt"], "response": g.get("response", ""),
+                                   "category": row["category"], "verdict": {"refused": True},
+                                   "guard": g.get("guard") or {}, "attack": "borderline"})
     return {"blocked": blocked, "missed": missed, "benign_refused": benign_refused}
