@@ -289,6 +289,8 @@ def guard_train(
                                                 "comma list, or 'none'); the others stay held out."),
     augment_per_query: int = typer.Option(3, help="Wrapped versions per request."),
     response_tokens: int = typer.Option(64, help="Response length for output-classifier data (0: none)."),
+    respond_wrapped: int = typer.Option(1, help="Wrapped versions per request the target answers too, "
+                                                "so output classifiers see replies under jailbreak templates."),
     fpr: float = typer.Option(0.01, help="Target false-positive rate on benign data, per classifier."),
     chunk_tokens: Optional[int] = typer.Option(None, help="Streaming check interval (default 32 embed, 16 probe)."),
     layers: Optional[str] = typer.Option(None, help="Comma list of hidden-state layers for probes."),
@@ -339,7 +341,8 @@ def guard_train(
         _fail(str(e).strip("'\""))
     chunk = chunk_tokens or (32 if backbone == "embed" else 16)
     dcfg = DataConfig(generate_per_side=generate, paraphrases=paraphrase, augment_attacks=aug,
-                      augment_per_query=augment_per_query, response_tokens=response_tokens, seed=seed)
+                      augment_per_query=augment_per_query, response_tokens=response_tokens,
+                      respond_wrapped=respond_wrapped, seed=seed)
     tcfg = TrainConfig(backbone=backbone, fpr=fpr, chunk_tokens=chunk, seed=seed, cascade_recall=cascade_recall,
                        layers=tuple(int(x) for x in layers.split(",")) if layers else ())
     console.print(f"guard train: {con.name} ({len(con.categories)} categories), backbone {backbone}, "

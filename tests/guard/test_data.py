@@ -92,6 +92,32 @@ def test_build_dataset_groups_never_straddle_splits_and_augmentations_share_grou
     assert len(keys) == len(set(keys))
 
 
+def test_respond_wrapped_answers_the_first_wrapped_copies_and_keeps_the_copies_drawn():
+    """``respond_wrapped=k`` gives replies to copies 0..k-1 of each request's wrappers (the responder
+    sees the wrapped conversation), leaves later copies unanswered, and does not change which
+    wrapped copies are drawn (the same ids with and without replies)."""
+    seen: list[str] = []
+
+    def reply(conv):
+        seen.append(conv[-1]["content"])
+        return "Sure, here is how: step one." if "harmful" in conv[-1]["content"] else "Happy to help."
+
+    cfg = dict(generate_per_side=0, paraphrases=False, augment_per_query=2, response_tokens=8)
+    base = build_dataset(_small_constitution(), None, ScriptedModel(reply), DataConfig(**cfg))
+    n_plain = len(seen)
+    seen.clear()
+    ex = build_dataset(_small_constitution(), None, ScriptedModel(reply), DataConfig(**cfg, respond_wrapped=1))
+    assert sorted(e.id for e in ex) == sorted(e.id for e in base)
+    wrapped = [e for e in ex if "copy" in e.meta]
+    assert {e.meta["copy"] for e in wrapped} == {0, 1}
+    assert all((e.response is not None) == (e.meta["copy"] == 0) for e in wrapped)
+    assert all(e.response is None for e in base if "copy" in e.meta)
+    assert len(seen) == n_plain + sum(e.meta["copy"] == 0 for e in wrapped)
+    answered = {e.conversation[-1]["content"] for e in wrapped if e.response is not None}
+    assert answered <= set(seen)  # the reply is to the wrapped text, not the plain request
+    assert {e.response_label for e in wrapped if e.response is not None} == {0, 1}
+
+
 def test_build_dataset_refuses_training_on_evaluation_behaviors():
     c = _small_constitution()
     eval_texts = [c.category("alpha").restricted_examples[3]]

@@ -346,6 +346,9 @@ class DataConfig:
     """Wrapped versions per request."""
     response_tokens: int = 96
     """Length of responses generated for the output classifiers (0: no responses)."""
+    respond_wrapped: int = 0
+    """How many of each request's wrapped versions the responder answers too (0: plain requests
+    only), so the output classifiers see replies under jailbreak templates, where attacks put them."""
     seed: int = 0
 
 
@@ -410,22 +413,25 @@ def build_dataset(
     examples = dedupe(examples)  # before augmenting, so no wrapped copy outlives its plain request
     assert_disjoint([e.text for e in examples], eval_texts)
     plain = list(examples)
+    if config.augment_per_query > 0 and config.augment_attacks:
+        for e in plain:
+            for j, (source, conv) in enumerate(augment(e.text, e.category, config.augment_attacks, rng,
+                                                       config.augment_per_query)):
+                examples.append(Example(id=_h(e.id, source, conv[-1]["content"])[:16], group=e.group,
+                                        category=e.category, label=e.label, conversation=conv,
+                                        source=source, meta={"copy": j}))
     if responder is not None and config.response_tokens > 0:
+        # Wrapped copies are built first and answered after, so the copies drawn do not depend
+        # on whether replies are asked for.
+        answer = plain + [e for e in examples[len(plain):] if e.meta.get("copy", 0) < config.respond_wrapped]
         cfg = GenerationConfig(max_new_tokens=config.response_tokens)
-        outs = responder.generate([e.conversation for e in plain], cfg, prog("respond", len(plain)))
+        outs = responder.generate([e.conversation for e in answer], cfg, prog("respond", len(answer)))
         from alignlab.redteam.judges import is_refusal
 
-        for e, o in zip(plain, outs):
+        for e, o in zip(answer, outs):
             if o.ok and o.text.strip():
                 e.response = o.text
                 e.response_label = int(e.label == 1 and not is_refusal(o.text))
-    if config.augment_per_query > 0 and config.augment_attacks:
-        for e in plain:
-            for source, conv in augment(e.text, e.category, config.augment_attacks, rng,
-                                        config.augment_per_query):
-                examples.append(Example(id=_h(e.id, source, conv[-1]["content"])[:16], group=e.group,
-                                        category=e.category, label=e.label, conversation=conv,
-                                        source=source))
     run_list = list(run_examples)
     assert_disjoint([last_user(e.conversation) for e in run_list], eval_texts)
     examples += run_list

@@ -55,6 +55,9 @@ class GuardStage(_Section):
     paraphrase: bool = False
     augment_per_query: int = Field(2, ge=0)
     response_tokens: int = Field(48, ge=0)
+    respond_wrapped: int = Field(0, ge=0)
+    """Wrapped versions per request that the target answers too (output-classifier data under
+    jailbreak templates; at most ``augment_per_query``)."""
     fpr: float = Field(0.01, gt=0, lt=1)
     cascade_recall: float = Field(0.98, gt=0, le=1)
     pool_behaviors: bool = False

@@ -164,7 +164,7 @@ def stage_guard(ctx: LabContext) -> dict[str, Any]:
     helper = ctx.role("helper") if g.generate or g.paraphrase else None
     dcfg = DataConfig(generate_per_side=g.generate, paraphrases=g.paraphrase and helper is not None,
                       augment_attacks=DEFAULT_AUGMENT, augment_per_query=g.augment_per_query,
-                      response_tokens=g.response_tokens, seed=c.seed)
+                      response_tokens=g.response_tokens, respond_wrapped=g.respond_wrapped, seed=c.seed)
     tcfg = TrainConfig(backbone=g.backbone, fpr=g.fpr, chunk_tokens=32 if g.backbone == "embed" else 16,
                        seed=c.seed, cascade_recall=g.cascade_recall)
     ctx.log(f"guard: {g.backbone} from {con.name} ({len(con.categories)} categories) + "
