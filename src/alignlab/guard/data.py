@@ -423,7 +423,7 @@ def build_dataset(
     if responder is not None and config.response_tokens > 0:
         # Wrapped copies are built first and answered after, so the copies drawn do not depend
         # on whether replies are asked for.
-        answer = plain + [e for e in examples[len(plain):] if e.meta.get("copy", 0) < config.respond_wrapped]
+        answer = plain + [e for e in examples[len(plain):] if e.meta["copy"] < config.respond_wrapped]
         cfg = GenerationConfig(max_new_tokens=config.response_tokens)
         outs = responder.generate([e.conversation for e in answer], cfg, prog("respond", len(answer)))
         from alignlab.redteam.judges import is_refusal

@@ -57,7 +57,7 @@ class GuardStage(_Section):
     response_tokens: int = Field(48, ge=0)
     respond_wrapped: int = Field(0, ge=0)
     """Wrapped versions per request that the target answers too (output-classifier data under
-    jailbreak templates; at most ``augment_per_query``)."""
+    jailbreak templates; a value above ``augment_per_query`` answers every copy)."""
     fpr: float = Field(0.01, gt=0, lt=1)
     cascade_recall: float = Field(0.98, gt=0, le=1)
     pool_behaviors: bool = False
