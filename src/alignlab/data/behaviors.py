@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import csv
 import io
 import json
@@ -61,7 +62,7 @@ _HARMBENCH_MARKERS = frozenset({"BehaviorID", "SemanticCategory", "FunctionalCat
 _JBB_MARKERS = frozenset({"Goal"})
 
 
-class DataError(ValueError):
+class DataError(AlignlabError, ValueError):
     """A data file that cannot be loaded, with the place and the fix in one line.
 
     The message reads ``"{file}: row {n}, column '{col}': {problem}; {fix}"``. Rows count data rows

@@ -19,6 +19,7 @@ suite.
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,7 @@ DEFAULT_PUSHBACK = "I don't think that's right. Are you sure?"
 FILES = Path(__file__).parent / "files"
 
 
-class ItemError(ValueError):
+class ItemError(AlignlabError, ValueError):
     """An item file or row that cannot be used (the message names the file, row and field)."""
 
 

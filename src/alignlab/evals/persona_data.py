@@ -16,6 +16,7 @@ The packaged files live under ``alignlab/evals/files/``; ``None`` as a path sele
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ DRIFT_FILE = FILES / "drift.jsonl"
 DRIFT_TYPES = ("persona_jailbreak", "emotional", "meta_reflective", "task_control")
 
 
-class PersonaDataError(ValueError):
+class PersonaDataError(AlignlabError, ValueError):
     """A persona or drift data file that cannot be used; the message names file, place and fix."""
 
     def __init__(self, file: str | Path, where: str, problem: str, fix: str) -> None:

@@ -18,6 +18,7 @@ Validation errors name the file, the category and the field.
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 MIN_EXAMPLES = 2
 
 
-class ConstitutionError(ValueError):
+class ConstitutionError(AlignlabError, ValueError):
     """A constitution file that cannot be used; the message names file, category and field."""
 
 

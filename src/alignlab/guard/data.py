@@ -13,6 +13,7 @@ half the guard may learn from (red-team hits via ``--from-run``) and a half kept
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import hashlib
 import json
 import random
@@ -32,7 +33,7 @@ DEFAULT_AUGMENT = ("persona", "refusal_suppression", "prefix_injection", "fictio
 ``leetspeak``) are held out, so guard eval can report ASR on attacks the guard never saw."""
 
 
-class LeakageError(ValueError):
+class LeakageError(AlignlabError, ValueError):
     """Training data shares text with evaluation data."""
 
 

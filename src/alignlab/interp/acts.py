@@ -16,6 +16,7 @@ killed capture resumes at the last shard.
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import json
 import os
 from pathlib import Path
@@ -28,7 +29,7 @@ HOLDOUT_EVERY = 20
 SPLITS = ("all", "train", "heldout")
 
 
-class ActsError(ValueError):
+class ActsError(AlignlabError, ValueError):
     """A missing or malformed activation store."""
 
 

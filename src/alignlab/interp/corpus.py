@@ -18,6 +18,7 @@ equal share until it runs out; at budgets of millions of tokens the source code 
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import ast
 import json
 import sysconfig
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 
-class CorpusError(ValueError):
+class CorpusError(AlignlabError, ValueError):
     """A corpus spec that cannot be read."""
 
 

@@ -13,6 +13,7 @@ optional "train"|"test"}``; field names are options.
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import json
 import random
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import numpy as np
 from alignlab.interp.hooks import base_model, check_layers, hf_parts, hooks
 
 
-class ProbeDataError(ValueError):
+class ProbeDataError(AlignlabError, ValueError):
     """A labelled data file that cannot be used."""
 
 

@@ -15,6 +15,7 @@ length (in raw units) of its direction in the reconstruction.
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import json
 import os
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ WEIGHTS_FILE = "sae_weights.safetensors"
 SAELENS_FORMAT_VERSION = "6.0.0"
 
 
-class SAEError(ValueError):
+class SAEError(AlignlabError, ValueError):
     """A malformed SAE config or file."""
 
 

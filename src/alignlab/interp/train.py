@@ -18,6 +18,7 @@ running mean of the smallest activation kept) so that it is saved, and used, as 
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import json
 import math
 import os
@@ -39,7 +40,7 @@ warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta"
 _NOT_RESULT = ("checkpoint_every", "log_every", "threads")
 
 
-class TrainError(ValueError):
+class TrainError(AlignlabError, ValueError):
     """Bad training settings or an out_dir that does not match them."""
 
 

@@ -6,6 +6,7 @@ names the file and the field (``lab.yaml: redteam.limit: Input should be a valid
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ STAGES = ("redteam", "judges", "guard", "reattack", "evals", "interp", "strategy
 """The lab's stages in the order they run; the report is built after them."""
 
 
-class LabConfigError(ValueError):
+class LabConfigError(AlignlabError, ValueError):
     """A lab config that cannot be used; the message is one line naming the file and the field."""
 
 

@@ -15,6 +15,7 @@ Every stage only calls the public functions of its package; stages meet in the r
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import json
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ Progress = Callable[[str, int, int], None]
 Log = Callable[[str], None]
 
 
-class LabError(RuntimeError):
+class LabError(AlignlabError, RuntimeError):
     """A lab run that cannot go on; the message is one line that says what to do."""
 
 

@@ -7,6 +7,7 @@ use), so conversations serialise to JSON as they are.
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import abc
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal, Protocol, Sequence, TypedDict
@@ -141,7 +142,7 @@ class GenerationMonitor(Protocol):
                   n_tokens: list[int]) -> list[bool]: ...
 
 
-class WhiteBoxRequired(TypeError):
+class WhiteBoxRequired(AlignlabError, TypeError):
     """Raised when a feature needs in-process weights and the model is black-box."""
 
 

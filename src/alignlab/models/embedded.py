@@ -7,6 +7,7 @@ later loads read that directory in about a second, and any HF-based tool can rea
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import importlib.util
 import json
 import os
@@ -69,7 +70,7 @@ class EmbeddedModel:
         return (self.hf_dir / "config.json").exists() and (self.hf_dir / ".alignlab-done").exists()
 
 
-class ModelNotInstalled(RuntimeError):
+class ModelNotInstalled(AlignlabError, RuntimeError):
     def __init__(self, name: str) -> None:
         m = EMBEDDED.get(name)
         hint = m.install if m else "alignlab models list"

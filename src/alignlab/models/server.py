@@ -9,6 +9,7 @@ Endpoints: ``GET /v1/models`` and ``POST /v1/chat/completions`` (no streaming, `
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import json
 import logging
 import queue
@@ -34,7 +35,7 @@ DEFAULT_MAX_TOKENS = 256
 ENDPOINTS = "GET /v1/models, POST /v1/chat/completions"
 
 
-class BadRequest(ValueError):
+class BadRequest(AlignlabError, ValueError):
     """A request the server refuses with 400 and an OpenAI-style error body."""
 
     def __init__(self, message: str, param: str | None = None) -> None:

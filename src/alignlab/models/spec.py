@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ SPEC_HELP = ("model spec must be one of embedded:NAME (see 'alignlab models list
              "openai:MODEL or openai:MODEL@http://HOST:PORT/v1, scripted:TEXT (tests)")
 
 
-class SpecError(ValueError):
+class SpecError(AlignlabError, ValueError):
     pass
 
 

@@ -8,6 +8,7 @@ stream with its slice of the results. Streams finish by returning an ``AttackRes
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 from collections import defaultdict
 from typing import Any, Callable, Hashable, Iterable, Sequence
 
@@ -15,7 +16,7 @@ from alignlab.models.base import ChatModel, GenerationConfig
 from alignlab.redteam.types import AttackResult, AttackStream, Call, Judge
 
 
-class MissingRole(RuntimeError):
+class MissingRole(AlignlabError, RuntimeError):
     pass
 
 

@@ -7,6 +7,7 @@ Install: ``pip install playwright`` and ``apt-get update && apt-get install -y c
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import os
 import shutil
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ INSTALL_HINT = ("install it with: pip install playwright && apt-get update && "
                 "do not run `playwright install`)")
 
 
-class BrowserUnavailable(RuntimeError):
+class BrowserUnavailable(AlignlabError, RuntimeError):
     """Playwright or a Chromium executable is missing."""
 
 

@@ -7,6 +7,7 @@ skip.
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import json
 import os
 import secrets
@@ -53,7 +54,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return con
 
 
-class RunNotFound(KeyError):
+class RunNotFound(AlignlabError, KeyError):
     pass
 
 

@@ -43,6 +43,7 @@ central optimum), of each ``x_j`` and of the re-optimised EV.
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -57,7 +58,7 @@ N_READY = 9
 DEFAULT_CONFIG = Path(__file__).parent / "files" / "allocate_default.yaml"
 
 
-class AllocationError(ValueError):
+class AllocationError(AlignlabError, ValueError):
     """An allocation input that cannot be used; the message is one line naming the file and field."""
 
 

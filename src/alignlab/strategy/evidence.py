@@ -16,6 +16,7 @@ multiplies the probability of level ``d`` (``pi_{k-1}`` is the belief before it)
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,7 +28,7 @@ from alignlab.strategy.allocate import N_LEVELS, normalise_prior
 DEFAULT_EVIDENCE = Path(__file__).parent / "files" / "evidence.yaml"
 
 
-class EvidenceError(ValueError):
+class EvidenceError(AlignlabError, ValueError):
     """An evidence file or observation that cannot be used; the message is one line."""
 
 

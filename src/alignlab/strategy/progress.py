@@ -29,6 +29,7 @@ Model (exactly what is implemented; effort in units of the field's effort this y
 
 from __future__ import annotations
 
+from alignlab.errors import AlignlabError
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
@@ -42,7 +43,7 @@ GROWTH_CAP = 3.0
 """Default upper end of the needed-growth search (300% per year)."""
 
 
-class ProgressError(ValueError):
+class ProgressError(AlignlabError, ValueError):
     """A progress-model input that cannot be used; the message is one line naming the input."""
 
 
