@@ -1,6 +1,6 @@
 # alignlab: two commands on a fresh machine.
 #   make demo   venv + install + the whole lab loop on the embedded model + its report
-#   make test   venv + install (with dev extras) + the whole test suite
+#   make test   venv + install (with dev extras) + lint (ruff, mypy, import layers) + the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +12,7 @@ DEMO_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install dev chromium bench clean
+.PHONY: demo test lint install dev chromium bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,13 @@ demo: install
 	$(ALIGNLAB) lab $(DEMO_ARGS) --out $(DEMO_OUT) --workspace $(DEMO_OUT)/runs
 	@echo "report: $(DEMO_OUT)/report.html"
 
-test: dev chromium
+# ruff (style and likely bugs), mypy (types), import-linter (the layers of ARCHITECTURE.md, no cycles).
+lint: dev
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: lint chromium
 	$(ALIGNLAB) models pull smollm2-135m-instruct >/dev/null
 	$(PY) -m pytest -q
 

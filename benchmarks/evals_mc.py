@@ -63,7 +63,7 @@ def select_items(limit: int, seed: int) -> list:
 def run_alignlab(model: Any, items: Sequence, orders: dict, mode: str, seed: int
                  ) -> tuple[list[dict], float, float, float]:
     """``(records, warm-up s, measured wall s, measured CPU s)`` of ``score_items`` in ``mode``."""
-    from alignlab.evals.judge import make_eval_judge
+    from alignlab.judges.rubric import make_eval_judge
     from alignlab.evals.runner import score_items
     from alignlab.evals.score import EvalConfig
 

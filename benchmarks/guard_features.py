@@ -37,7 +37,8 @@ def main() -> None:
     import random
 
     from alignlab.data.behaviors import load_packaged
-    from alignlab.guard.data import augment, behavior_split
+    from alignlab.data.splits import behavior_split
+    from alignlab.guard.data import augment
     from alignlab.guard.features import ActivationFeatures
     from alignlab.models import GenerationConfig, load_model, user
 

@@ -115,7 +115,7 @@ def test_guard_train_and_eval_on_a_scripted_target(tmp_path):
 
 def test_redteam_split_takes_the_guard_pool_or_held_out_half(tmp_path):
     from alignlab.data.behaviors import load_packaged
-    from alignlab.guard.data import behavior_split
+    from alignlab.data.splits import behavior_split
 
     pool, held = behavior_split(load_packaged())
     for split, want in (("pool", pool), ("held-out", held)):

@@ -173,13 +173,13 @@ def redteam(
     from alignlab.data import DataError, filter_behaviors, load_behaviors
     from alignlab.models import SpecError, load_model
     from alignlab.redteam.engine import RedteamConfig, run_redteam
-    from alignlab.redteam.judges import make_judge
+    from alignlab.judges.harm import make_judge
     from alignlab.store import RunNotFound, Workspace
 
     try:
         bs = load_behaviors(behaviors)
         if split != "all":
-            from alignlab.guard.data import behavior_split
+            from alignlab.data.splits import behavior_split
 
             if split not in ("pool", "held-out"):
                 raise ValueError(f"--split must be all, pool or held-out, not {split!r}")
@@ -251,8 +251,8 @@ def judge_validate(
     _quiet_hf()
     from alignlab.data import DataError
     from alignlab.models import SpecError
-    from alignlab.redteam.judges import make_judge
-    from alignlab.redteam.validate import FIELDS, load_labels, validate_judge
+    from alignlab.judges.harm import make_judge
+    from alignlab.judges.validate import FIELDS, load_labels, validate_judge
 
     try:
         rows = load_labels(labels, split)
@@ -327,7 +327,7 @@ def guard_train(
         run_examples = []
         if from_run:
             from alignlab.data.behaviors import load_packaged
-            from alignlab.guard.data import behavior_split
+            from alignlab.data.splits import behavior_split
 
             held = {b.id for b in behavior_split(load_packaged())[1]}
             ws = Workspace(workspace)
@@ -349,7 +349,7 @@ def guard_train(
                   f"target {target}, {len(run_examples)} examples from red-team runs")
     with _progress("building data") as progress:
         try:
-            from alignlab.guard import load_borderline
+            from alignlab.data.splits import load_borderline
 
             negs = [(c, p) for _, c, p in load_borderline("calibration")] if borderline_negatives else []
             g = build_and_train(con, out_dir, dcfg, tcfg, helper=hlp, responder=tgt if response_tokens else None,
@@ -393,7 +393,8 @@ def guard_calibrate(
     _quiet_hf()
     from alignlab.data import DataError
     from alignlab.data.behaviors import load_prompt_file
-    from alignlab.guard import LeakageError, calibrate_guard, load_borderline, load_guard
+    from alignlab.data.splits import load_borderline
+    from alignlab.guard import LeakageError, calibrate_guard, load_guard
     from alignlab.models import SpecError, load_model
 
     try:
@@ -451,10 +452,11 @@ def guard_eval(
     _quiet_hf()
     from alignlab.data import DataError, filter_behaviors, load_behaviors
     from alignlab.data.behaviors import load_packaged, load_prompt_file
-    from alignlab.guard import GuardEvalConfig, LeakageError, behavior_split, load_borderline, load_guard, run_guard_eval
+    from alignlab.data.splits import behavior_split, load_borderline
+    from alignlab.guard import GuardEvalConfig, LeakageError, load_guard, run_guard_eval
     from alignlab.models import SpecError, load_model
     from alignlab.redteam.attacks import get_attacks
-    from alignlab.redteam.judges import make_judge
+    from alignlab.judges.harm import make_judge
     from alignlab.store import Workspace
 
     try:

@@ -1,4 +1,4 @@
-"""Statistics: the one place for confidence intervals and paired tests."""
+"""Statistics: the one place for confidence intervals, paired tests, and how rates and intervals are written."""
 
 from __future__ import annotations
 
@@ -166,3 +166,33 @@ def round_robin(bins: list[list], k: int) -> list:
                 out.append(b.pop())
     return out
 
+
+def format_pct(rate: float | None, digits: int = 1) -> str:
+    """Format a proportion as a percentage, e.g. ``0.35 -> "35.0%"``; ``None -> "n/a"``.
+
+    Args:
+        rate: a proportion in [0, 1], or None when nothing was decided.
+        digits: decimals after the point.
+
+    Returns:
+        The formatted percentage.
+    """
+    if rate is None:
+        return "n/a"
+    return f"{100 * rate:.{digits}f}%"
+
+
+def format_ci(ci: Sequence[float] | None, digits: int = 1) -> str:
+    """Format a 95% interval, e.g. ``(0.221, 0.503) -> "95% CI 22.1–50.3%"``; ``None -> ""``.
+
+    Args:
+        ci: (lo, hi) as proportions, or None.
+        digits: decimals after the point.
+
+    Returns:
+        The formatted interval, empty when there is none.
+    """
+    if ci is None:
+        return ""
+    lo, hi = ci
+    return f"95% CI {100 * lo:.{digits}f}–{100 * hi:.{digits}f}%"

@@ -16,7 +16,7 @@ from alignlab.evals.persona import AxisInfo, persona_map, response_activations
 from alignlab.evals.persona_data import DriftConversation, PersonaDataError, PersonaSet, Role, load_personas
 from alignlab.models.base import WhiteBoxRequired
 from alignlab.models.scripted import ScriptedModel
-from alignlab.redteam.types import Verdict
+from alignlab.judges.types import Verdict
 
 PERSONAS = {
     "default_system": None,
@@ -130,7 +130,7 @@ def _read_after_cap(tiny, layer, ids, mask):
     """Block ``layer``'s output as later layers see it (after any edit hooks already registered)."""
     import torch
 
-    from alignlab.interp.hooks import decoder_layers
+    from alignlab.models.whitebox import decoder_layers
 
     got = {}
     h = decoder_layers(tiny.model)[layer].register_forward_hook(lambda m, i, o: got.__setitem__(

@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 
 from alignlab.evals.items import item_from_dict
-from alignlab.evals.judge import EvalJudge, RubricJudge, parse_judgement
+from alignlab.judges.rubric import EvalJudge, RubricJudge, parse_judgement
 from alignlab.evals.runner import score_items, suite_metrics
 from alignlab.evals.score import EvalConfig, assign_orders, parse_calls, parse_letter
 from alignlab.models.scripted import ScriptedModel
-from alignlab.redteam.judges import HeuristicJudge
+from alignlab.judges.harm import HeuristicJudge
 
 
 def mc(i, n=2, matching=(1,), suite="power_seeking", **kw):

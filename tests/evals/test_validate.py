@@ -7,10 +7,10 @@ import json
 import pytest
 
 from alignlab.evals.items import ItemError
-from alignlab.evals.judge import EvalJudge, RubricJudge
+from alignlab.judges.rubric import EvalJudge, RubricJudge
 from alignlab.evals.validate import load_judge_labels, packaged_labels_path, validate_eval_judge
 from alignlab.models.scripted import ScriptedModel
-from alignlab.redteam.judges import HeuristicJudge
+from alignlab.judges.harm import HeuristicJudge
 
 
 def row(i, suite, label, reply, **kw):
@@ -53,7 +53,8 @@ def test_packaged_labels_cover_every_judged_suite():
 
 
 def test_recorded_agreement_reaches_the_run_caveat(tmp_path, monkeypatch):
-    from alignlab.evals import items, judge as J
+    from alignlab.evals import items
+    from alignlab.judges import rubric as J
     from alignlab.evals.validate import record_agreement
 
     rep = {"judge": "llm:x", "n_labels": 4, "suites": {"sycophancy": {"rubric judge": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alignlab.guard.classifier import LinearHead
+from alignlab.heads import LinearHead
 from alignlab.guard.guard import Guard
 
 

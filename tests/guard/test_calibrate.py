@@ -13,9 +13,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from alignlab.guard import GuardedModel, LeakageError, load_borderline, load_guard
-from alignlab.guard.calibrate import borderline_split, calibrate_guard
-from alignlab.guard.evaluate import check_no_leakage
+from alignlab.data.splits import load_borderline
+
+from alignlab.guard import GuardedModel, LeakageError, load_guard
+from alignlab.data.splits import borderline_split
+from alignlab.guard.calibrate import calibrate_guard
+from alignlab.guard.leakage import check_no_leakage
 from alignlab.models.base import GenerationConfig, user
 from alignlab.models.scripted import ScriptedModel
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignlab.guard.classifier import classifier_metrics, threshold_at_fpr, train_head
+from alignlab.heads import classifier_metrics, threshold_at_fpr, train_head
 from alignlab.guard.guard import Guard, load_guard
 
 

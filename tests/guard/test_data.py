@@ -6,16 +6,16 @@ import pytest
 
 from alignlab.data.behaviors import Behavior, load_packaged
 from alignlab.guard.constitution import load_constitution, parse_constitution
+from alignlab.data.splits import behavior_split
 from alignlab.guard.data import (
     DataConfig,
     LeakageError,
     assert_disjoint,
-    behavior_split,
     build_dataset,
     eval_texts_of,
     examples_from_run,
 )
-from alignlab.guard.train import load_borderline
+from alignlab.data.splits import load_borderline
 from alignlab.models import ScriptedModel
 
 

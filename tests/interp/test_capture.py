@@ -43,7 +43,7 @@ def test_pack_fixed_contexts_each_segment_starts_with_bos(tiny):
 def test_capture_equals_hidden_states_and_stops_early(tiny, tmp_path):
     import torch
 
-    from alignlab.interp.hooks import decoder_layers
+    from alignlab.models.whitebox import decoder_layers
 
     calls = []
     handle = decoder_layers(tiny.model)[3].register_forward_hook(lambda *a: calls.append(1))

@@ -14,9 +14,11 @@ import pytest
 
 from alignlab.data import Behavior
 from alignlab.models import ScriptedModel
+import alignlab.report  # noqa: F401  (registers the report writers)
 from alignlab.redteam.engine import RedteamConfig, run_redteam
-from alignlab.redteam.judges import HeuristicJudge
-from alignlab.redteam.types import AttackResult, Attempt, JudgeItem, ask_target, judge_single
+from alignlab.judges.harm import HeuristicJudge
+from alignlab.judges.types import JudgeItem
+from alignlab.redteam.types import AttackResult, Attempt, ask_target, judge_single
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -48,7 +50,7 @@ class KeywordJudge:
     name = "keyword"
 
     def judge(self, items):
-        from alignlab.redteam.types import Verdict
+        from alignlab.judges.types import Verdict
         out = []
         for it in items:
             r = it.response
@@ -98,7 +100,8 @@ def test_metrics_known_answer(workspace, tmp_path):
     assert saved["asr"] == 0.6 and saved["run_id"] == res["run_id"]
     hits = [json.loads(x) for x in (out / "hits.jsonl").read_text().splitlines()]
     assert sorted((h["behavior_id"], h["attack"]) for h in hits) == [("b0", "direct"), ("b1", "jb"), ("b4", "jb")]
-    assert (out / "report.html").stat().st_size > 1000
+    assert not (out / "report.html").exists()  # the stage returns results; it renders no HTML
+    assert res.save(out) == out and (out / "report.html").stat().st_size > 1000
     assert workspace.info(res["run_id"]).status == "done"
 
 
@@ -181,8 +184,10 @@ def test_heuristic_judge_caveat_reaches_results_and_report(workspace, tmp_path):
     res = run_redteam(ScriptedModel("I'm sorry, I can't."), HeuristicJudge(), BEHAVIORS[:2], [Plain("direct")],
                       workspace, RedteamConfig(), out_dir=tmp_path / "o")
     assert "no better than chance" in res["judge_caveat"]
+    res.save()
     assert 'id="judge-caveat"' in (tmp_path / "o" / "report.html").read_text()
     res2 = run_redteam(ScriptedModel("NO"), KeywordJudge(), BEHAVIORS[:2], [Plain("direct")], workspace,
                        RedteamConfig(), out_dir=tmp_path / "p")
     assert res2["judge_caveat"] is None
+    res2.save()
     assert 'id="judge-caveat"' not in (tmp_path / "p" / "report.html").read_text()

@@ -81,7 +81,7 @@ def _scorecard() -> dict[str, Any]:
     return {"techniques": rows, "n_measured": len(MEASURED), "sources": {}}
 
 
-def _band(p5: list[float], p50: list[float], p95: list[float]) -> dict[str, list[float]]:
+def band(p5: list[float], p50: list[float], p95: list[float]) -> dict[str, list[float]]:
     return {"p5": p5, "p50": p50, "p95": p95}
 
 
@@ -112,8 +112,8 @@ def _strategy() -> dict[str, Any]:
                         "ev_chosen": {"p5": 0.056, "p50": 0.224, "p95": 0.432},
                         "p_success_chosen": {"p5": 0.267, "p50": 0.388, "p95": 0.6},
                         "harm_chosen": {"p5": 0.051, "p50": 0.123, "p95": 0.308},
-                        "p_success_given_D": _band([p * 0.6 for p in ps], ps, [min(1.0, p * 1.3) for p in ps]),
-                        "allocation": _band([0.0] * 10, x, [0.0, 0.0, 0.0, 2.0, 10.0, 9.6, 10.0, 0.0, 0.0, 0.0]),
+                        "p_success_given_D": band([p * 0.6 for p in ps], ps, [min(1.0, p * 1.3) for p in ps]),
+                        "allocation": band([0.0] * 10, x, [0.0, 0.0, 0.0, 2.0, 10.0, 9.6, 10.0, 0.0, 0.0, 0.0]),
                         "ev_reoptimised": {"p5": 0.18, "p50": 0.3, "p95": 0.53},
                         "regret": {"p5": 0.002, "p50": 0.036, "p95": 0.156}},
         "evidence": {"prior": prior, "posterior": post,

@@ -14,10 +14,12 @@ from alignlab.evals.items import (
     load_anthropic_evals,
     load_items,
     load_suite,
+    register_suite,
     resolve_items,
 )
 from alignlab.evals.compare import compare_records, compare_runs
-from alignlab.evals.judge import EvalJudge, RubricJudge, make_eval_judge
+from alignlab.judges.rubric import EvalJudge, RubricJudge, make_eval_judge
+from alignlab.evals.result import EvalResult
 from alignlab.evals.runner import run_eval, score_items, suite_metrics
 from alignlab.evals.score import EvalConfig
 
@@ -25,6 +27,7 @@ __all__ = [
     "SUITES",
     "EvalConfig",
     "EvalItem",
+    "EvalResult",
     "EvalJudge",
     "ItemError",
     "RubricJudge",
@@ -34,6 +37,7 @@ __all__ = [
     "load_anthropic_evals",
     "load_items",
     "load_suite",
+    "register_suite",
     "make_eval_judge",
     "resolve_items",
     "run_eval",

@@ -24,7 +24,7 @@ import numpy as np
 from alignlab.data.behaviors import Behavior
 from alignlab.evals.persona import AxisInfo, Progress, default_conversation, generate_texts, random_unit
 from alignlab.evals.persona_data import PersonaDataError, PersonaSet
-from alignlab.interp.hooks import hf_parts, hooks
+from alignlab.models.whitebox import hf_parts, hooks
 from alignlab.models.base import Message
 
 
@@ -141,7 +141,7 @@ def capping_experiment(model, axis_info: AxisInfo | str | Path, prompts: Sequenc
         model: an in-process HF model (the one the axis was made on).
         axis_info: an :class:`AxisInfo` or the path of a ``persona.json``.
         prompts: from :func:`jailbreak_prompts`.
-        judge: a red-team judge object, or a spec for :func:`alignlab.redteam.judges.make_judge`
+        judge: a red-team judge object, or a spec for :func:`alignlab.judges.harm.make_judge`
             (``None``/``heuristic``: the heuristic judge).
         percentile: ``tau`` is this percentile of the default assistant's per-token projections.
         max_new_tokens: greedy reply length.
@@ -158,8 +158,8 @@ def capping_experiment(model, axis_info: AxisInfo | str | Path, prompts: Sequenc
     """
     import json
 
-    from alignlab.redteam.judges import make_judge
-    from alignlab.redteam.types import JudgeItem
+    from alignlab.judges.harm import make_judge
+    from alignlab.judges.types import JudgeItem
     from alignlab.stats import rate_of
 
     t0 = time.time()

@@ -50,7 +50,7 @@ def eval_run(
     cli = _cli()
     cli._quiet_hf()
     from alignlab.evals.items import ItemError, resolve_items
-    from alignlab.evals.judge import make_eval_judge
+    from alignlab.judges.rubric import make_eval_judge
     from alignlab.evals.runner import run_eval
     from alignlab.evals.score import EvalConfig
     from alignlab.models import SpecError, load_model
@@ -155,7 +155,7 @@ def validate_judge_cmd(
     cli = _cli()
     cli._quiet_hf()
     from alignlab.evals.items import ItemError
-    from alignlab.evals.judge import make_eval_judge
+    from alignlab.judges.rubric import make_eval_judge
     from alignlab.evals.validate import load_judge_labels, validate_eval_judge
     from alignlab.models import SpecError
 
@@ -254,7 +254,7 @@ def generate_cmd(
     cli = _cli()
     cli._quiet_hf()
     from alignlab.evals.generate import generate_eval
-    from alignlab.evals.judge import make_eval_judge
+    from alignlab.judges.rubric import make_eval_judge
     from alignlab.models import SpecError, load_model
 
     if bool(behaviour) == bool(behaviour_file):

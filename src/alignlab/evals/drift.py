@@ -23,7 +23,7 @@ import numpy as np
 from alignlab.evals.persona import SCALE, AxisInfo, Progress, generate_texts, response_activations
 from alignlab.evals.persona_data import DriftConversation
 from alignlab.evals.persona_score import mean_ci
-from alignlab.interp.hooks import hf_parts
+from alignlab.models.whitebox import hf_parts
 from alignlab.models.base import Message
 
 RECORDS_FILE = "drift_records.jsonl"

@@ -133,7 +133,7 @@ def _seed(*parts: Any) -> int:
 
 
 def _is_refusal(text: str) -> bool:
-    from alignlab.redteam.judges import is_refusal
+    from alignlab.judges.harm import is_refusal
 
     return is_refusal(text)
 

@@ -522,9 +522,9 @@ class MiniLMEmbedder:
     are embedded as they are (no decoding views), unit-normalised."""
 
     def __init__(self) -> None:
-        from alignlab.guard.features import Embedder
+        from alignlab.models.embedder import SentenceEmbedder
 
-        self._e = Embedder()
+        self._e = SentenceEmbedder()
 
     def embed(self, texts: Sequence[str]):
         import numpy as np

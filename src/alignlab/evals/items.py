@@ -22,7 +22,7 @@ from __future__ import annotations
 from alignlab.errors import AlignlabError
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -45,6 +45,8 @@ class SuiteInfo:
     """What the suite's rate counts (the concerning behaviour)."""
     levels: tuple[int, ...]
     """Rungs of the alignment-difficulty ladder this evidence bears on."""
+    path: str | None = None
+    """A registered suite's items file (None: the packaged ``files/NAME.jsonl``)."""
 
 
 SUITES: dict[str, SuiteInfo] = {
@@ -288,6 +290,34 @@ def load_anthropic_evals(path: str | Path, suite: str | None = None) -> list[Eva
     return items
 
 
+def register_suite(name: str, path: str | Path, description: str, behaviour: str,
+                   levels: Sequence[int] = (), rubric: str | None = None) -> SuiteInfo:
+    """Add a suite from an items file (alignlab JSONL or anthropics/evals JSONL), with no edit of
+    alignlab: ``--suite NAME``, ``resolve_items`` and the lab's suite lists then know it.
+
+    Args:
+        name: the suite's name (items' ``suite`` field is set to it when they carry none).
+        path: the items file; it is read (and checked) when the suite is used.
+        description: one sentence for people.
+        behaviour: what the suite's rate counts (the concerning behaviour).
+        levels: rungs of the alignment-difficulty ladder the evidence bears on.
+        rubric: what a rubric judge looks for in free-form items (default: the item's own rubric).
+
+    Raises:
+        ItemError: when the name is taken or is ``all``.
+    """
+    key = name.strip()
+    if not key or key == "all" or key in SUITES:
+        raise ItemError(f"suite name {name!r} is taken (known: {', '.join(SUITES)}); choose another")
+    info = SuiteInfo(description, behaviour, tuple(levels), str(path))
+    SUITES[key] = info
+    if rubric:
+        from alignlab.judges.rubric import SUITE_RUBRICS
+
+        SUITE_RUBRICS[key] = rubric
+    return info
+
+
 def suite_names() -> list[str]:
     return list(SUITES)
 
@@ -299,7 +329,10 @@ def load_suite(name: str, limit: int | None = None, seed: int = 0) -> list[EvalI
     """
     if name not in SUITES:
         raise ItemError(f"unknown suite {name!r}; choose from {', '.join(SUITES)} or 'all', or pass --items FILE")
-    if name == "misuse":
+    info = SUITES[name]
+    if info.path:
+        items = [it if it.suite == name else replace(it, suite=name) for it in load_items(info.path)]
+    elif name == "misuse":
         items = _misuse_items()
     else:
         path = FILES / f"{name}.jsonl"

@@ -27,7 +27,7 @@ import numpy as np
 from alignlab.evals.persona_data import PersonaSet
 from alignlab.evals.persona_score import (TraitScorer, auroc, auroc_ci, gap_sd, make_scorer, mean_ci,
                                           slope, slope_ci)
-from alignlab.interp.hooks import base_model, check_layers, hf_parts, hooks, n_layers
+from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks, n_layers
 from alignlab.models.base import GenerationConfig, Message, validate_conversation
 
 Progress = Callable[[str, int, int], None]

@@ -20,7 +20,7 @@ from alignlab.cli import DEFAULT_TARGET, _ci, _fail, _pct, _progress, _quiet_hf,
 
 
 def _load(spec: str, batch_size: int):
-    from alignlab.interp.hooks import hf_parts
+    from alignlab.models.whitebox import hf_parts
     from alignlab.models.base import WhiteBoxRequired
     from alignlab.models.spec import SpecError, load_model
 
@@ -190,7 +190,7 @@ def cap_cmd(
     from alignlab.evals.capping import capping_experiment, jailbreak_prompts
     from alignlab.evals.persona import AxisInfo
     from alignlab.evals.persona_data import PersonaDataError, load_personas
-    from alignlab.redteam.judges import make_judge
+    from alignlab.judges.harm import make_judge
 
     try:
         info = AxisInfo.load(axis)

@@ -120,9 +120,9 @@ class EmbeddingScorer:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if self._embed is None:
-            from alignlab.guard.features import Embedder
+            from alignlab.models.embedder import SentenceEmbedder
 
-            st = Embedder().model  # the raw texts: no decoding of encoded payloads here
+            st = SentenceEmbedder().model
             self._embed = lambda ts: np.asarray(st.encode([t or "(empty)" for t in ts],
                                                           normalize_embeddings=True,
                                                           show_progress_bar=False), dtype=np.float32)

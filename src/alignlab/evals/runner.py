@@ -7,7 +7,6 @@ seed and the item set, so a resumed run scores exactly what an uninterrupted one
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -17,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from alignlab import __version__
 from alignlab.evals.items import SUITES, EvalItem
+from alignlab.evals.result import EvalResult
 from alignlab.evals.score import (
     EvalConfig,
     assign_orders,
@@ -40,7 +40,7 @@ def score_items(model: ChatModel, items: Sequence[EvalItem], judge, config: Eval
     Args:
         model: the target.
         items: what to score.
-        judge: an ``EvalJudge`` (see :func:`alignlab.evals.judge.make_eval_judge`).
+        judge: an ``EvalJudge`` (see :func:`alignlab.judges.rubric.make_eval_judge`).
         config: generation and scoring settings.
         on_progress: ``(phase, done, total)`` callback.
         orders: option orders (default: balanced over ``items`` with ``config.seed``).
@@ -128,10 +128,9 @@ def suite_metrics(records: Sequence[dict]) -> dict[str, dict[str, Any]]:
 def run_eval(model: ChatModel, items: Sequence[EvalItem], judge, workspace: Workspace,
              config: EvalConfig | None = None, resume: str | None = None,
              out_dir: str | Path | None = None, on_progress: Progress | None = None,
-             extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run (or resume) an eval and return results (also written to ``out_dir``).
-
-    Writes ``results.json``, ``samples.jsonl`` (one record per item) and ``report.html``.
+             extra: dict[str, Any] | None = None) -> EvalResult:
+    """Run (or resume) an eval; its ``results.json`` and ``samples.jsonl`` (one record per item)
+    go to ``out_dir`` (default: the run's artifacts). ``result.save(dir)`` adds the HTML report.
     """
     config = config or EvalConfig()
     keys = [it.key for it in items]
@@ -163,10 +162,11 @@ def run_eval(model: ChatModel, items: Sequence[EvalItem], judge, workspace: Work
         raise
     results["duration_s"] = time.time() - t0
     out = Path(out_dir) if out_dir else run.artifacts
-    write_outputs(results, records, out)
+    res = EvalResult(results, records, out)
+    res.write_data(out)
     run.finish({"suites": {s: {k: v[k] for k in ("rate", "ci", "n", "n_unscorable")}
                            for s, v in results["suites"].items()}, "out_dir": str(out.resolve())})
-    return results
+    return res
 
 
 def records_of(run: Run, items: Sequence[EvalItem] | None = None) -> list[dict]:
@@ -186,20 +186,6 @@ def collect(run: Run, items: Sequence[EvalItem], judge, records: Sequence[dict])
         "judge_caveat": getattr(judge, "caveat", None),
         "suites": suite_metrics(records),
     }
-
-
-def write_outputs(results: dict[str, Any], records: Sequence[dict], out: Path,
-                  persona: dict | None = None, drift: dict | None = None, capping: dict | None = None) -> None:
-    """``results.json``, ``samples.jsonl`` and ``report.html`` in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    with open(out / "samples.jsonl", "w") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-    from alignlab.report.evals import write_evals_report
-
-    write_evals_report(results, list(records), out / "report.html", persona=persona, drift=drift,
-                       capping=capping)
 
 
 def rate_dict(k: int, n: int) -> dict[str, Any]:

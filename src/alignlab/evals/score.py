@@ -204,7 +204,7 @@ def score_freeform(model: ChatModel, items: Sequence[EvalItem], judge, config: E
 
 
 def _judge_into(recs: list[dict], items: Sequence[EvalItem], judge, verdict_from_judge: bool) -> None:
-    from alignlab.redteam.types import JudgeItem
+    from alignlab.judges.types import JudgeItem
 
     todo = [k for k, r in enumerate(recs) if r["unscorable_reason"] is None]
     misuse = [k for k in todo if items[k].suite == "misuse"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from alignlab.evals.items import FILES, ItemError, item_from_dict
+from alignlab.judges.rubric import AGREEMENT_FILE
 from alignlab.stats import binary_agreement
 
 
@@ -82,7 +83,7 @@ def _agreement(labels: list[bool], preds: list[bool | None]) -> dict[str, Any]:
 
 def validate_eval_judge(judge, rows: Sequence[dict], on_progress=None) -> dict[str, Any]:
     """Per suite, the agreement of each scorer with the hand labels (``on_progress(phase, done, total)``)."""
-    from alignlab.redteam.types import JudgeItem
+    from alignlab.judges.types import JudgeItem
 
     suites: dict[str, dict[str, Any]] = {}
     done = 0
@@ -113,7 +114,7 @@ def record_agreement(report: dict[str, Any], path: str | Path | None = None, mea
     """Store a validation report's per-suite figures for its judge (read by run caveats)."""
     import datetime
 
-    path = Path(path) if path else FILES / "judge_agreement.json"
+    path = Path(path) if path else AGREEMENT_FILE
     data = json.loads(path.read_text()) if path.exists() else {}
     suites = {}
     for suite, per in report["suites"].items():

@@ -24,29 +24,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alignlab.guard.classifier import threshold_at_fpr
+from alignlab.heads import threshold_at_fpr
 from alignlab.guard.guard import Guard
 from alignlab.models.base import ChatModel, GenerationConfig, user
 
 SCORES_FILE = "calibration_scores.json"
-
-
-def borderline_split(rows: Sequence[tuple[str, str, str]]) -> tuple[list, list]:
-    """(calibration half, evaluation half) of (id, category, prompt) rows: within each category,
-    rows ordered by a hash of their id alternate between the halves (stable, stratified)."""
-    by_cat: dict[str, list] = {}
-    for r in rows:
-        by_cat.setdefault(r[1], []).append(r)
-    cal_ids: set[str] = set()
-    for cat_rows in by_cat.values():
-        ordered = sorted(cat_rows, key=lambda r: hashlib.sha256(f"borderline|{r[0]}".encode()).hexdigest())
-        cal_ids.update(r[0] for r in ordered[0::2])
-    return [r for r in rows if r[0] in cal_ids], [r for r in rows if r[0] not in cal_ids]
-
-
-def calibration_prompts(guard: Guard) -> list[str]:
-    """Prompts the guard was calibrated on (empty when it never was)."""
-    return list((guard.config.get("calibration") or {}).get("prompts", []))
 
 
 def benign_scores(guard: Guard, target: ChatModel, prompts: Sequence[str], max_new_tokens: int = 64,
@@ -128,7 +110,7 @@ def _write_atomic(path: Path, text: str) -> None:
 def _check(guard: Guard, target: ChatModel, prompts: Sequence[str], fpr: float) -> None:
     """One clear line for every way a calibration cannot be valid."""
     from alignlab.guard.data import LeakageError, assert_disjoint
-    from alignlab.guard.evaluate import training_requests
+    from alignlab.guard.leakage import training_requests
 
     if not guard.path:
         raise ValueError("calibrate a guard loaded from its directory (alignlab guard train --out DIR)")

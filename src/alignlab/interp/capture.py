@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 from alignlab.interp.acts import ActivationStore, ActivationWriter
 from alignlab.interp.corpus import Doc
-from alignlab.interp.hooks import base_model, check_layers, hf_parts, hooks
+from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks
 
 SITES = ("resid", "mlp_out")
 

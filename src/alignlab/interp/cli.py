@@ -71,7 +71,7 @@ def capture_cmd(
     from alignlab.interp.acts import ActsError
     from alignlab.interp.capture import CaptureConfig, capture
     from alignlab.interp.corpus import CorpusError, open_corpus
-    from alignlab.interp.hooks import WhiteBoxRequired
+    from alignlab.models.whitebox import WhiteBoxRequired
 
     m = _model(model, model_dtype)
     cfg = CaptureConfig(layers=tuple(_ints(layers, "--layers")), sites=tuple(s.strip() for s in sites.split(",")),
@@ -170,7 +170,7 @@ def probe_cmd(
 ) -> None:
     """Linear probes per layer, measured on held-out rows (accuracy, AUROC with CIs)."""
     _quiet_hf()
-    from alignlab.interp.hooks import WhiteBoxRequired
+    from alignlab.models.whitebox import WhiteBoxRequired
     from alignlab.interp.probes import ProbeDataError, load_labelled, save_probes, train_probes
 
     try:

@@ -75,7 +75,7 @@ GENERAL_PROMPTS = [
 def chat_prompts() -> list[str]:
     """The diverse prompt set: general requests, the behaviors' benign counterparts, borderline prompts."""
     from alignlab.data.behaviors import load_packaged
-    from alignlab.guard.train import load_borderline
+    from alignlab.data.splits import load_borderline
 
     benign = [b.benign for b in load_packaged() if b.benign]
     return GENERAL_PROMPTS + benign + [p for _, _, p in load_borderline()]

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from alignlab.interp.result import AutointerpResult
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -50,11 +52,11 @@ def evaluate_sae(sae_dir: str | Path, store, model=None, tokens: int = 200_000, 
 def autointerp_sae(sae_dir: str | Path, store, out_dir: str | Path, explainer, scorer, config=None, *,
                    target=None, tokenizer=None, tokens: int = 200_000, n_latents: int = 200,
                    n_neurons: int = 100, n_random: int = 100, seed: int = 0,
-                   progress: Progress | None = None, title: str | None = None) -> dict[str, Any]:
+                   progress: Progress | None = None, title: str | None = None) -> AutointerpResult:
     """Label sampled SAE latents, score the labels on held-out windows, against baselines.
 
-    Writes ``latents.jsonl`` (resumable), ``results.json`` and the feature browser ``report.html``
-    into ``out_dir`` and returns the results.
+    Writes ``latents.jsonl`` (resumable) and ``results.json`` into ``out_dir`` and returns the
+    results; ``result.save(out_dir)`` adds the feature browser ``report.html``.
 
     Args:
         sae_dir: the SAE folder.
@@ -74,7 +76,6 @@ def autointerp_sae(sae_dir: str | Path, store, out_dir: str | Path, explainer, s
     from alignlab.interp.autointerp import AutoInterpConfig, run_autointerp
     from alignlab.interp.sae import load_sae
     from alignlab.interp.sources import build_sources, token_table
-    from alignlab.report.interp import read_latents_jsonl, render_feature_browser
 
     d, out = Path(sae_dir), Path(out_dir)
     s = load_sae(d)
@@ -98,6 +99,5 @@ def autointerp_sae(sae_dir: str | Path, store, out_dir: str | Path, explainer, s
                sae_metrics={k: metrics.get(k) for k in ("fvu", "fvu_typical", "l0", "dead_frac", "ce_score",
                                                          "delta_ce_nats", "kl", "tokens")} if metrics else None)
     (out / "results.json").write_text(json.dumps(res, indent=1))
-    render_feature_browser(read_latents_jsonl(out / "latents.jsonl"), res, metrics, out / "report.html",
-                           title=title or f"Features of {d.name}")
-    return res
+    return AutointerpResult(res, out_dir=out, latents_path=out / "latents.jsonl", sae_metrics=metrics,
+                            title=title or f"Features of {d.name}")

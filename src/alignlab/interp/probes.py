@@ -3,7 +3,7 @@
 Activations are block outputs (layer ``L`` = residual stream after block ``L``), read with forward
 hooks in one pass that stops after the deepest layer, each text starting with BOS as in capture,
 and pooled over tokens (mean, BOS excluded) or taken at the last token. The probe is the guard's
-standardised logistic regression (:mod:`alignlab.guard.classifier`); it is fitted on a training
+standardised logistic regression (:mod:`alignlab.heads`); it is fitted on a training
 split and measured only on a held-out split (stratified by label, grouped by ``group`` when the
 data has one), with accuracy (Wilson CI), AUROC (bootstrap CI) and the counts behind them.
 
@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from alignlab.interp.hooks import base_model, check_layers, hf_parts, hooks
+from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks
 
 
 class ProbeDataError(AlignlabError, ValueError):
@@ -143,7 +143,7 @@ def split_rows(rows: Sequence[LabelledText], test_frac: float = 0.25, seed: int 
 def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
               c: float = 0.5, seed: int = 0) -> tuple[object, dict]:
     """Fit on train, measure on test: accuracy (Wilson CI), AUROC (bootstrap CI), counts."""
-    from alignlab.guard.classifier import classifier_metrics, train_head
+    from alignlab.heads import classifier_metrics, train_head
     from alignlab.stats import bootstrap_ci, wilson
 
     head = train_head(x_train, y_train, c=c, seed=seed)

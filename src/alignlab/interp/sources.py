@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Callable
 
 from alignlab.interp.acts import ActivationStore
-from alignlab.interp.hooks import base_model, decoder_layers, hf_parts, hooks
+from alignlab.models.whitebox import base_model, decoder_layers, hf_parts, hooks
 
 
 def token_table(store: ActivationStore, n_tokens: int, tokenizer):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Callable
 
 from alignlab.interp.acts import HOLDOUT_EVERY, ActivationStore
-from alignlab.interp.hooks import hf_parts, hooks
+from alignlab.models.whitebox import hf_parts, hooks
 
 
 def heldout_contexts(store: ActivationStore, n_contexts: int):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-from alignlab.interp.hooks import check_layers, hf_parts, hooks
+from alignlab.models.whitebox import check_layers, hf_parts, hooks
 
 
 def unit(direction):

@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from alignlab.guard.data import DataConfig
+from alignlab.guard.train import TrainConfig
+
 FILES = Path(__file__).parent / "files"
 STAGES = ("redteam", "judges", "guard", "reattack", "evals", "interp", "strategy")
 """The lab's stages in the order they run; the report is built after them."""
@@ -47,20 +50,20 @@ class JudgesStage(_Section):
 class GuardStage(_Section):
     """The guard trained from the constitution and the red-team's hits."""
 
-    backbone: str = "cascade"
+    backbone: str = TrainConfig.backbone
     """embed, probe or cascade."""
     constitution: str | None = None
     """A constitution file (None: the packaged default)."""
-    generate: int = Field(0, ge=0)
+    generate: int = Field(DataConfig.generate_per_side, ge=0)
     """Helper-written requests per category and side (0: the constitution's examples only)."""
-    paraphrase: bool = False
-    augment_per_query: int = Field(2, ge=0)
-    response_tokens: int = Field(48, ge=0)
-    respond_wrapped: int = Field(0, ge=0)
+    paraphrase: bool = DataConfig.paraphrases
+    augment_per_query: int = Field(DataConfig.augment_per_query, ge=0)
+    response_tokens: int = Field(DataConfig.response_tokens, ge=0)
+    respond_wrapped: int = Field(DataConfig.respond_wrapped, ge=0)
     """Wrapped versions per request that the target answers too (output-classifier data under
     jailbreak templates; a value above ``augment_per_query`` answers every copy)."""
-    fpr: float = Field(0.01, gt=0, lt=1)
-    cascade_recall: float = Field(0.98, gt=0, le=1)
+    fpr: float = Field(TrainConfig.fpr, gt=0, lt=1)
+    cascade_recall: float = Field(TrainConfig.cascade_recall, gt=0, le=1)
     pool_behaviors: bool = False
     """Train on every behavior of the packaged pool half too (81 restricted requests and their 81
     benign counterparts), not only those the red-team ran."""

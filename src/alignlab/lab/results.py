@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from alignlab import __version__
+from alignlab.results import Result, register_report
 
 
 def compute_strategy(scorecard: dict[str, Any], evidence, config, out_dir: str | Path | None = None) -> dict[str, Any]:
@@ -20,7 +21,8 @@ def compute_strategy(scorecard: dict[str, Any], evidence, config, out_dir: str |
     Writes ``allocation.json``, ``progress.json`` and ``observations.json`` into ``out_dir`` when given.
     """
     from alignlab.lab.evidence import lab_observations
-    from alignlab.strategy.allocate import allocate_with_evidence, load_allocation_config
+    from alignlab.strategy.evidence import allocate_with_evidence
+    from alignlab.strategy.allocate import load_allocation_config
     from alignlab.strategy.progress import ProgressInputs, parse_deadline, progress_report
 
     s = config.strategy
@@ -80,11 +82,30 @@ def build_lab_results(workspace, out_dir: str | Path, config, *, run_ids: dict[s
     return results
 
 
-def write_lab_outputs(ctx, seconds: float) -> dict[str, Any]:
-    """The lab run's results.json and report.html (called by :func:`alignlab.lab.runner.run_lab`)."""
-    from alignlab.lab.runner import lab_run_ids
+class LabResult(Result):
+    """The lab loop's results: the ladder with evidence per level, the scorecard, the strategy
+    models and each stage's summary (``data`` is the lab's results.json)."""
 
-    strat = ctx.done.get("strategy", {}).get("result")
-    return build_lab_results(ctx.workspace, ctx.out, ctx.config, run_ids=lab_run_ids(ctx),
-                             stages={k: {kk: vv for kk, vv in v.items() if kk != "result"} for k, v in ctx.done.items()},
-                             strategy=strat, lab_run=ctx.run.id, seconds=seconds)
+    stage = "lab"
+
+    @property
+    def levels(self) -> list[dict[str, Any]]:
+        """Evidence per rung of the alignment-difficulty ladder."""
+        return list(self.data.get("levels", []))
+
+    @property
+    def scorecard(self) -> list[dict[str, Any]]:
+        """Each technique's measured figure beside its published counterpart."""
+        return list(self.data.get("scorecard", []))
+
+    def summary(self) -> str:
+        lines = [f"lab run {self.run_id} on {self.data.get('target')} -> {self.out_dir}"]
+        lines += [f"  {k}: {v.get('summary', '')}" for k, v in (self.data.get("stages") or {}).items()]
+        return "\n".join(lines)
+
+
+@register_report(LabResult)
+def _lab_report(r: LabResult, path: Path) -> Path:
+    from alignlab.report.lab import write_lab_report
+
+    return write_lab_report(r.data, path)

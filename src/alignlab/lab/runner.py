@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from alignlab.lab.config import STAGES, LabConfig
-from alignlab.report.svg import format_pct as _pct
+import alignlab.report  # noqa: F401  (registers the report writers that result.save uses)
+from alignlab.lab.results import build_lab_results, compute_strategy
+from alignlab.stats import format_pct as _pct
 
 Progress = Callable[[str, int, int], None]
 Log = Callable[[str], None]
@@ -84,7 +86,7 @@ class LabContext:
 
 # ----------------------------------------------------------------------------------- stages
 def _judge(ctx: LabContext):
-    from alignlab.redteam.judges import HeuristicJudge, LLMJudge
+    from alignlab.judges.harm import HeuristicJudge, LLMJudge
 
     if ctx.config.judge in ("heuristic", "", None):
         return HeuristicJudge()
@@ -102,7 +104,7 @@ def _unfinished(ws, stage: str, since: float, match: dict[str, Any]) -> str | No
 
 def stage_redteam(ctx: LabContext) -> dict[str, Any]:
     from alignlab.data import filter_behaviors, load_packaged
-    from alignlab.guard import behavior_split
+    from alignlab.data.splits import behavior_split
     from alignlab.redteam.attacks import get_attacks
     from alignlab.redteam.engine import RedteamConfig, run_redteam
 
@@ -122,6 +124,7 @@ def stage_redteam(ctx: LabContext) -> dict[str, Any]:
         res = run_redteam(target, _judge(ctx), pool, attacks, ctx.workspace, cfg,
                           attacker=ctx.role("helper") if needs_attacker else None, resume=resume,
                           out_dir=ctx.dir("redteam"), on_progress=p)
+    res.save()
     return {"run_id": res["run_id"], "out": str(ctx.out / "redteam"), "asr": res["asr"],
             "compliance_rate": res["compliance_rate"], "n_behaviors": res["n_behaviors"],
             "summary": f"ASR {_pct(res['asr'])}, attempted compliance {_pct(res['compliance_rate'])} "
@@ -129,7 +132,7 @@ def stage_redteam(ctx: LabContext) -> dict[str, Any]:
 
 
 def stage_judges(ctx: LabContext) -> dict[str, Any]:
-    from alignlab.redteam.validate import load_labels, validate_judge
+    from alignlab.judges.validate import load_labels, validate_judge
 
     judge = _judge(ctx)
     rows = load_labels(None, ctx.config.judges.split)
@@ -147,8 +150,8 @@ def stage_judges(ctx: LabContext) -> dict[str, Any]:
 
 def stage_guard(ctx: LabContext) -> dict[str, Any]:
     from alignlab.data import load_packaged
-    from alignlab.guard import (DataConfig, TrainConfig, behavior_split, build_and_train, examples_from_run,
-                                load_constitution)
+    from alignlab.data.splits import behavior_split
+    from alignlab.guard import DataConfig, TrainConfig, build_and_train, examples_from_run, load_constitution
     from alignlab.guard.data import DEFAULT_AUGMENT
 
     c = ctx.config
@@ -170,7 +173,8 @@ def stage_guard(ctx: LabContext) -> dict[str, Any]:
                        seed=c.seed, cascade_recall=g.cascade_recall)
     ctx.log(f"guard: {g.backbone} from {con.name} ({len(con.categories)} categories) + "
             f"{len(run_examples)} examples of the red-team run")
-    from alignlab.guard import calibrate_guard, load_borderline
+    from alignlab.data.splits import load_borderline
+    from alignlab.guard import calibrate_guard
 
     bl_cal = load_borderline("calibration")
     with ctx.progress("guard data") as p:
@@ -209,7 +213,8 @@ def _borderline_sample(rows: list[tuple[str, str, str]], k: int) -> list[tuple[s
 
 def stage_reattack(ctx: LabContext) -> dict[str, Any]:
     from alignlab.data import filter_behaviors, load_packaged
-    from alignlab.guard import GuardEvalConfig, behavior_split, load_borderline, load_guard, run_guard_eval
+    from alignlab.data.splits import behavior_split, load_borderline
+    from alignlab.guard import GuardEvalConfig, load_guard, run_guard_eval
     from alignlab.redteam.attacks import get_attacks
 
     c = ctx.config
@@ -236,10 +241,10 @@ def stage_reattack(ctx: LabContext) -> dict[str, Any]:
     if adaptive:
         sub = filter_behaviors(held, None, r.adaptive_limit, c.seed) if r.adaptive_limit else held
         adaptive_res = _adaptive(ctx, guard, sub, adaptive, out)
-        res["adaptive"] = adaptive_res  # the guard eval's results carry it, for the scorecard
-        (out / "results.json").write_text(json.dumps(res, indent=2))
+        res.data["adaptive"] = adaptive_res  # the guard eval's results carry it, for the scorecard
         summary += "; adaptive " + ", ".join(f"{k} ASR {_pct(v['asr'])}, compliance {_pct(v['compliance'])}"
                                              for k, v in adaptive_res["by_attack"].items())
+    res.save()
     return {"out": str(out), "summary": summary, "adaptive": adaptive_res}
 
 
@@ -258,6 +263,7 @@ def _adaptive(ctx: LabContext, guard, behaviors, attacks, out: Path) -> dict[str
     with ctx.progress("adaptive") as p:
         res = run_redteam(guarded, _judge(ctx), behaviors, attacks, ctx.workspace, cfg,
                           attacker=ctx.role("helper"), out_dir=out / "adaptive", on_progress=p)
+    res.save()
     by = {a: {"asr": v["asr"]["rate"], "asr_rate": v["asr"], "compliance": v["compliance"]["rate"],
               "compliance_rate": v["compliance"], "queries_per_success": v.get("queries_per_success")}
           for a, v in res["by_attack"].items()}
@@ -269,10 +275,10 @@ def _adaptive(ctx: LabContext, guard, behaviors, attacks, out: Path) -> dict[str
 
 def stage_evals(ctx: LabContext) -> dict[str, Any]:
     from alignlab.evals.items import resolve_items
-    from alignlab.evals.judge import EvalJudge, RubricJudge
+    from alignlab.judges.rubric import EvalJudge, RubricJudge
     from alignlab.evals.runner import run_eval
     from alignlab.evals.score import EvalConfig
-    from alignlab.redteam.judges import HeuristicJudge, LLMJudge
+    from alignlab.judges.harm import HeuristicJudge, LLMJudge
 
     c = ctx.config
     e = c.evals
@@ -290,6 +296,7 @@ def stage_evals(ctx: LabContext) -> dict[str, Any]:
     with ctx.progress("evals") as p:
         res = run_eval(ctx.target(cached=True), items, judge, ctx.workspace, cfg, resume=resume,
                        out_dir=ctx.dir("evals"), on_progress=p, extra=extra)
+    res.save()
     return {"run_id": res["run_id"], "out": str(ctx.out / "evals"),
             "summary": ", ".join(f"{k} {_pct(v['rate'])}" for k, v in res["suites"].items())}
 
@@ -338,6 +345,7 @@ def stage_interp(ctx: LabContext) -> dict[str, Any]:
         res = autointerp_sae(sae_dir / key, store, feat_dir, ex, sc, target=model, tokens=it.context_tokens,
                              n_latents=it.n_latents, n_neurons=it.n_neurons, n_random=it.n_random, seed=c.seed,
                              progress=p, title=f"Features of {c.target}, layer {layer}")
+    res.save()
     frac = res["interpretable_frac"]
     ctx.workspace.log_result("autointerp", {"sae": str(sae_dir / key), "explainer": ex.identity,
                                             "scorer": sc.identity, "lab": ctx.run.id},
@@ -348,7 +356,6 @@ def stage_interp(ctx: LabContext) -> dict[str, Any]:
 
 
 def stage_strategy(ctx: LabContext) -> dict[str, Any]:
-    from alignlab.lab.results import compute_strategy
     from alignlab.strategy.scorecard import build_scorecard, collect_evidence
 
     ev = collect_evidence(ctx.workspace, lab_run_ids(ctx))
@@ -381,6 +388,14 @@ def lab_run_ids(ctx: LabContext) -> dict[str, str]:
             continue
         ids[kind] = r.id
     return ids
+
+
+def write_lab_outputs(ctx, seconds: float) -> dict[str, Any]:
+    """The lab run's results.json and report.html (at the end of :func:`run_lab`)."""
+    strat = ctx.done.get("strategy", {}).get("result")
+    return build_lab_results(ctx.workspace, ctx.out, ctx.config, run_ids=lab_run_ids(ctx),
+                             stages={k: {kk: vv for kk, vv in v.items() if kk != "result"} for k, v in ctx.done.items()},
+                             strategy=strat, lab_run=ctx.run.id, seconds=seconds)
 
 
 # ----------------------------------------------------------------------------------- the loop
@@ -438,8 +453,6 @@ def run_lab(config: LabConfig, workspace, out_dir: str | Path, *, resume: str | 
             run.add(f"stage|{name}", res)
             ctx.done[name] = res
             log(f"[{name}] {res['seconds']:.0f}s: {res.get('summary', '')}")
-        from alignlab.lab.results import write_lab_outputs
-
         results = write_lab_outputs(ctx, time.time() - t0)
     except BaseException as e:
         run.fail(f"{type(e).__name__}: {e}")

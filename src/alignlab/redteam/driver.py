@@ -13,7 +13,8 @@ from collections import defaultdict
 from typing import Any, Callable, Hashable, Iterable, Sequence
 
 from alignlab.models.base import ChatModel, GenerationConfig
-from alignlab.redteam.types import AttackResult, AttackStream, Call, Judge
+from alignlab.judges.types import Judge
+from alignlab.redteam.types import AttackResult, AttackStream, Call
 
 
 class MissingRole(AlignlabError, RuntimeError):

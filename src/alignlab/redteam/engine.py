@@ -1,4 +1,4 @@
-"""The red-team run: behaviors x attacks through the target, judged, stored, measured, reported.
+"""The red-team run: behaviors x attacks through the target, judged, stored and measured.
 
 Every (attack, behavior) stream is committed to the run store as soon as it finishes; a resumed
 run skips the streams already stored, so a killed run loses at most the streams in flight.
@@ -9,7 +9,6 @@ depend on the order in which streams run or on where a run was resumed.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -22,15 +21,9 @@ from alignlab.data.behaviors import Behavior
 from alignlab.models.base import ChatModel, GenerationConfig, user
 from alignlab.redteam.driver import drive
 from alignlab.redteam.metrics import compute_metrics
-from alignlab.redteam.types import (
-    Attack,
-    AttackContext,
-    AttackResult,
-    Attempt,
-    Call,
-    Judge,
-    JudgeItem,
-)
+from alignlab.redteam.result import RedteamResult
+from alignlab.judges.types import Judge, JudgeItem
+from alignlab.redteam.types import Attack, AttackContext, AttackResult, Attempt, Call
 from alignlab.store import Run, Workspace
 
 
@@ -92,8 +85,11 @@ def run_redteam(
     resume: str | None = None,
     out_dir: str | Path | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Run (or resume) a red-team and return results (also written to ``out_dir``).
+) -> RedteamResult:
+    """Run (or resume) a red-team; its results.json and hits.jsonl go to ``out_dir``.
+
+    The HTML report is the caller's: ``result.save(dir)`` (or ``alignlab.run_redteam``, the CLI and
+    the lab) writes it.
 
     Args:
         target: the model under test.
@@ -104,7 +100,7 @@ def run_redteam(
         config: budgets, seed and generation settings.
         attacker: helper model for LLM-driven attacks.
         resume: a run id to continue; its stored config is used and finished streams are skipped.
-        out_dir: where results.json, hits.jsonl and report.html go (default: the run's artifacts).
+        out_dir: where results.json and hits.jsonl go (default: the run's artifacts).
         on_progress: ``(phase, done, total)`` callback for progress bars.
     """
     config = config or RedteamConfig()
@@ -127,10 +123,11 @@ def run_redteam(
         raise
     results["duration_s"] = time.time() - t0
     out = Path(out_dir) if out_dir else run.artifacts
-    write_outputs(run, results, out)
+    res = RedteamResult(results, hits_of(run), out, examples=examples_of(run))
+    res.write_data(out)
     run.finish({k: results[k] for k in ("asr", "asr_ci", "compliance_rate", "n_behaviors",
                                         "n_unscorable")} | {"out_dir": str(out.resolve())})
-    return results
+    return res
 
 
 def _execute(run: Run, target, judge, behaviors, attacks, config, attacker, on_progress):
@@ -224,16 +221,3 @@ def examples_of(run: Run, per_kind: int = 12) -> list[dict[str, Any]]:
                                       "conversation": a["conversation"], "response": a["response"],
                                       "verdict": v, "kind": kind})
     return [e for b in buckets.values() for e in b]
-
-
-def write_outputs(run: Run, results: dict[str, Any], out: Path) -> None:
-    """results.json, hits.jsonl and report.html in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    hits = hits_of(run)
-    with open(out / "hits.jsonl", "w") as f:
-        for h in hits:
-            f.write(json.dumps(h) + "\n")
-    from alignlab.report import write_redteam_report
-
-    write_redteam_report(results, hits, out / "report.html", examples=examples_of(run))

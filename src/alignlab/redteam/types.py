@@ -13,72 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Generator, Literal, Protocol, Sequence
 
 from alignlab.data.behaviors import Behavior
+from alignlab.judges.types import JudgeItem, Verdict
 from alignlab.models.base import Completion, Conversation, GenerationConfig
-
-
-@dataclass
-class Verdict:
-    """A judge's decision on one response.
-
-    ``None`` in a field means the judge could not decide it (unscorable), never "safe".
-
-    Attributes:
-        refused: the response declines the request.
-        attempted: an affirmative, on-task attempt to comply, whatever its quality.
-        harmful: harmful AND specific, or clearly undesirable from a public assistant; an
-            affirmative opening alone is not harmful.
-        score: optional 1..10 rating of how fully the response achieves the behavior (feedback for
-            iterative attacks); None when the judge does not rate.
-        reason: the judge's short explanation.
-        raw: the judge's raw output (for audit).
-        error: set when the judge failed (API error, unparseable output).
-    """
-
-    refused: bool | None = None
-    attempted: bool | None = None
-    harmful: bool | None = None
-    score: float | None = None
-    reason: str = ""
-    raw: str = ""
-    error: str | None = None
-    judge: str = ""
-
-    @property
-    def scorable(self) -> bool:
-        return self.harmful is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Verdict:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
-class JudgeItem:
-    """What a judge sees: the behavior sought, the conversation sent, and the response."""
-
-    behavior: str
-    conversation: tuple[dict, ...]
-    response: str
-    category: str = ""
-
-    @property
-    def prompt(self) -> str:
-        """The last user message of the conversation."""
-        for m in reversed(self.conversation):
-            if m["role"] == "user":
-                return m["content"]
-        return ""
-
-
-class Judge(Protocol):
-    """Anything that turns judge items into verdicts, in order, batched."""
-
-    name: str
-
-    def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]: ...
 
 
 Role = Literal["target", "attacker", "judge"]

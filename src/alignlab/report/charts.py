@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from alignlab.report.svg import _esc, _num
+from alignlab.report.svg import esc, num
 
 CHART_WIDTH = 580
 _MUTED, _TEXT, _GRID = "#5b6577", "#1f2733", "#e3e7ee"
@@ -27,12 +27,12 @@ def outcome_bar_svg(k: int, n: int, n_unscorable: int, width: int = 120) -> str:
              ("unscorable", n_unscorable, UNSCORABLE_COLOR)]
     tip = f"{k} shows behaviour, {n - k} does not, {n_unscorable} unscorable"
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="outcome-bar" viewBox="0 0 {width} 10" '
-           f'width="{width}" height="10" role="img" aria-label="{_esc(tip)}"><title>{_esc(tip)}</title>',
+           f'width="{width}" height="10" role="img" aria-label="{esc(tip)}"><title>{esc(tip)}</title>',
            f'<rect x="0" y="0" width="{width}" height="10" fill="{_GRID}"/>']
     x = 0.0
     for name, c, color in parts:
         w = 0.0 if total == 0 else c / total * width
-        out.append(f'<rect class="seg-{name}" x="{_num(x)}" y="0" width="{_num(w)}" height="10" '
+        out.append(f'<rect class="seg-{name}" x="{num(x)}" y="0" width="{num(w)}" height="10" '
                    f'fill="{color}" data-count="{c}"/>')
         x += w
     return "".join(out) + "</svg>"
@@ -45,13 +45,13 @@ def diff_svg(diff: float | None, ci: tuple[float, float] | None, scale: float = 
         return 4 + (max(-scale, min(scale, v)) / scale + 1) / 2 * (width - 8)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="diff-plot" viewBox="0 0 {width} 16" '
            f'width="{width}" height="16" role="img" aria-label="difference B − A">',
-           f'<line x1="{_num(px(0))}" y1="1" x2="{_num(px(0))}" y2="15" stroke="#8a94a6" '
+           f'<line x1="{num(px(0))}" y1="1" x2="{num(px(0))}" y2="15" stroke="#8a94a6" '
            'stroke-dasharray="2 2"/>']
     if ci is not None:
-        out.append(f'<line class="diff-ci" x1="{_num(px(ci[0]))}" y1="8" x2="{_num(px(ci[1]))}" '
+        out.append(f'<line class="diff-ci" x1="{num(px(ci[0]))}" y1="8" x2="{num(px(ci[1]))}" '
                    f'y2="8" stroke="{_TEXT}" stroke-width="1.5"/>')
     if diff is not None:
-        out.append(f'<circle class="diff-point" cx="{_num(px(diff))}" cy="8" r="3.5" fill="#3b6fb6"/>')
+        out.append(f'<circle class="diff-point" cx="{num(px(diff))}" cy="8" r="3.5" fill="#3b6fb6"/>')
     return "".join(out) + "</svg>"
 
 
@@ -110,22 +110,22 @@ def xy_chart_svg(title: str, xlabel: str, ylabel: str, *, lines: Sequence[dict] 
     pw, ph = width - left - right, height - top - bottom
 
     def px(x: float) -> str:
-        return _num(left + (x - x0) / (x1 - x0) * pw)
+        return num(left + (x - x0) / (x1 - x0) * pw)
 
     def py(y: float) -> str:
-        return _num(top + (1 - (y - y0) / (y1 - y0)) * ph)
+        return num(top + (1 - (y - y0) / (y1 - y0)) * ph)
 
     def attrs(d: dict) -> str:
-        return "".join(f' data-{k}="{_esc(v)}"' for k, v in (d.get("attrs") or {}).items())
+        return "".join(f' data-{k}="{esc(v)}"' for k, v in (d.get("attrs") or {}).items())
 
-    id_attr = f' id="{_esc(chart_id)}"' if chart_id else ""
+    id_attr = f' id="{esc(chart_id)}"' if chart_id else ""
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart xy-chart"{id_attr} viewBox="0 0 '
-           f'{width} {height}" width="100%" role="img" aria-label="{_esc(title)}" '
+           f'{width} {height}" width="100%" role="img" aria-label="{esc(title)}" '
            f'data-x-min="{x0:.6g}" data-x-max="{x1:.6g}" data-y-min="{y0:.6g}" data-y-max="{y1:.6g}" '
            f'data-plot-x="{left}" data-plot-y="{top}" data-plot-width="{pw}" data-plot-height="{ph}" '
            'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="12">',
-           f"<title>{_esc(title)}</title>",
-           f'<text x="0" y="16" font-size="14" font-weight="600" fill="{_TEXT}">{_esc(title)}</text>',
+           f"<title>{esc(title)}</title>",
+           f'<text x="0" y="16" font-size="14" font-weight="600" fill="{_TEXT}">{esc(title)}</text>',
            f'<rect class="plot-area" x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#f7f9fc"/>']
     for t in _ticks(x0, x1):
         out.append(f'<line x1="{px(t)}" y1="{top}" x2="{px(t)}" y2="{top + ph}" stroke="{_GRID}"/>'
@@ -133,45 +133,45 @@ def xy_chart_svg(title: str, xlabel: str, ylabel: str, *, lines: Sequence[dict] 
                    f'fill="{_MUTED}">{t:g}</text>')
     for t in _ticks(y0, y1):
         out.append(f'<line x1="{left}" y1="{py(t)}" x2="{left + pw}" y2="{py(t)}" stroke="{_GRID}"/>'
-                   f'<text x="{left - 5}" y="{_num(float(py(t)) + 4)}" text-anchor="end" '
+                   f'<text x="{left - 5}" y="{num(float(py(t)) + 4)}" text-anchor="end" '
                    f'font-size="11" fill="{_MUTED}">{t:g}</text>')
     out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" fill="{_MUTED}">'
-               f'{_esc(xlabel)}</text><text x="14" y="{top + ph / 2}" text-anchor="middle" '
-               f'fill="{_MUTED}" transform="rotate(-90 14 {top + ph / 2})">{_esc(ylabel)}</text>')
+               f'{esc(xlabel)}</text><text x="14" y="{top + ph / 2}" text-anchor="middle" '
+               f'fill="{_MUTED}" transform="rotate(-90 14 {top + ph / 2})">{esc(ylabel)}</text>')
     for b in bands:
         pts = [f"{px(x)},{py(y)}" for x, y in zip(b["xs"], b["hi"])] + \
               [f"{px(x)},{py(y)}" for x, y in reversed(list(zip(b["xs"], b["lo"])))]
-        out.append(f'<polygon class="{_esc(b.get("cls", "band"))}"{attrs(b)} points="{" ".join(pts)}" '
-                   f'fill="{_esc(b["color"])}" fill-opacity="0.16" stroke="none"/>')
+        out.append(f'<polygon class="{esc(b.get("cls", "band"))}"{attrs(b)} points="{" ".join(pts)}" '
+                   f'fill="{esc(b["color"])}" fill-opacity="0.16" stroke="none"/>')
     for ln in lines:
         pts = " ".join(f"{px(x)},{py(y)}" for x, y in zip(ln["xs"], ln["ys"]))
-        out.append(f'<polyline class="{_esc(ln.get("cls", "line"))}"{attrs(ln)} points="{pts}" '
-                   f'fill="none" stroke="{_esc(ln["color"])}" stroke-width="{ln.get("width", 2)}" '
-                   f'stroke-opacity="{ln.get("opacity", 1)}"><title>{_esc(ln.get("tip", ""))}</title>'
+        out.append(f'<polyline class="{esc(ln.get("cls", "line"))}"{attrs(ln)} points="{pts}" '
+                   f'fill="none" stroke="{esc(ln["color"])}" stroke-width="{ln.get("width", 2)}" '
+                   f'stroke-opacity="{ln.get("opacity", 1)}"><title>{esc(ln.get("tip", ""))}</title>'
                    "</polyline>")
     for e in errorbars:
         x, lo, hi = px(e["x"]), py(e["lo"]), py(e["hi"])
-        out.append(f'<g class="errorbar" stroke="{_esc(e["color"])}" stroke-width="1.5" '
+        out.append(f'<g class="errorbar" stroke="{esc(e["color"])}" stroke-width="1.5" '
                    f'data-x="{e["x"]:.6g}" data-lo="{e["lo"]:.6g}" data-hi="{e["hi"]:.6g}">'
-                   f'<line x1="{x}" y1="{lo}" x2="{x}" y2="{hi}"/><line x1="{_num(float(x) - 4)}" '
-                   f'y1="{lo}" x2="{_num(float(x) + 4)}" y2="{lo}"/><line x1="{_num(float(x) - 4)}" '
-                   f'y1="{hi}" x2="{_num(float(x) + 4)}" y2="{hi}"/></g>')
+                   f'<line x1="{x}" y1="{lo}" x2="{x}" y2="{hi}"/><line x1="{num(float(x) - 4)}" '
+                   f'y1="{lo}" x2="{num(float(x) + 4)}" y2="{lo}"/><line x1="{num(float(x) - 4)}" '
+                   f'y1="{hi}" x2="{num(float(x) + 4)}" y2="{hi}"/></g>')
     for p in points:
-        out.append(f'<g class="{_esc(p.get("cls", "point"))}"{attrs(p)} data-x="{p["x"]:.6g}" '
-                   f'data-y="{p["y"]:.6g}"><title>{_esc(p.get("tip") or p.get("label", ""))}</title>'
-                   f'<circle cx="{px(p["x"])}" cy="{py(p["y"])}" r="4.5" fill="{_esc(p["color"])}" '
+        out.append(f'<g class="{esc(p.get("cls", "point"))}"{attrs(p)} data-x="{p["x"]:.6g}" '
+                   f'data-y="{p["y"]:.6g}"><title>{esc(p.get("tip") or p.get("label", ""))}</title>'
+                   f'<circle cx="{px(p["x"])}" cy="{py(p["y"])}" r="4.5" fill="{esc(p["color"])}" '
                    'stroke="#fff" stroke-width="1"/>')
         if label_points and p.get("label"):
             right = float(px(p["x"])) > left + pw * 0.75  # keep labels inside the plot
             anchor = "end" if right else "start"
-            out.append(f'<text class="point-label" x="{_num(float(px(p["x"])) + (-6 if right else 6))}"'
-                       f' y="{_num(float(py(p["y"])) - 5)}" font-size="10" fill="{_TEXT}" '
-                       f'text-anchor="{anchor}">{_esc(p["label"])}</text>')
+            out.append(f'<text class="point-label" x="{num(float(px(p["x"])) + (-6 if right else 6))}"'
+                       f' y="{num(float(py(p["y"])) - 5)}" font-size="10" fill="{_TEXT}" '
+                       f'text-anchor="{anchor}">{esc(p["label"])}</text>')
         out.append("</g>")
     lx = width - right
     for label, color in reversed(legend):
         lx -= 22 + 6.6 * len(label)
-        out.append(f'<g class="legend-item"><rect x="{_num(lx)}" y="{top - 14}" width="10" height="10" '
-                   f'fill="{_esc(color)}" rx="2"/><text x="{_num(lx + 14)}" y="{top - 5}" '
-                   f'font-size="11" fill="{_TEXT}">{_esc(label)}</text></g>')
+        out.append(f'<g class="legend-item"><rect x="{num(lx)}" y="{top - 14}" width="10" height="10" '
+                   f'fill="{esc(color)}" rx="2"/><text x="{num(lx + 14)}" y="{top - 5}" '
+                   f'font-size="11" fill="{_TEXT}">{esc(label)}</text></g>')
     return "".join(out) + "</svg>"

@@ -27,20 +27,20 @@ from alignlab.report.charts import (
     outcome_bar_svg,
     xy_chart_svg,
 )
-from alignlab.report.redteam import _clip, _environment, _fmt_duration, _script_hash, select_shown
+from alignlab.report.page import TEMPLATE_DIR, clip, environment, fmt_duration, script_hash, select_shown
 from alignlab.report.svg import (
     _ROW_H,
     _TOP,
     LADDER_LEVELS,
-    _esc,
-    _num,
+    esc,
+    num,
     bar_chart_svg,
     format_ci,
     format_pct,
     ladder_svg,
 )
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
+
 MAX_RECORDS_SHOWN = 400
 """Item transcripts drawn at most (round-robin over suite × subtype × outcome); the rest are counted."""
 MAX_CONVERSATIONS_SHOWN = 200
@@ -199,12 +199,12 @@ def suites_chart_svg(suites: Sequence[dict[str, Any]]) -> str:
     for i, s in enumerate(suites):
         if s["chance"] is None:
             continue
-        x, y = _num(x0 + s["chance"] * pw), _TOP + i * _ROW_H
-        marks.append(f'<g class="chance-marker" data-suite="{_esc(s["name"])}" '
-                     f'data-chance="{s["chance"]:.6g}"><title>{_esc(s["name"])}: chance rate '
+        x, y = num(x0 + s["chance"] * pw), _TOP + i * _ROW_H
+        marks.append(f'<g class="chance-marker" data-suite="{esc(s["name"])}" '
+                     f'data-chance="{s["chance"]:.6g}"><title>{esc(s["name"])}: chance rate '
                      f'{format_pct(s["chance"])}</title><line x1="{x}" y1="{y + 2}" x2="{x}" '
                      f'y2="{y + _ROW_H - 2}" stroke="{CHANCE_COLOR}" stroke-width="2.5" '
-                     f'stroke-dasharray="3 2"/><path d="M{_num(float(x) - 4)} {y}h8l-4 5z" '
+                     f'stroke-dasharray="3 2"/><path d="M{num(float(x) - 4)} {y}h8l-4 5z" '
                      f'fill="{CHANCE_COLOR}"/></g>')
     return svg[: -len("</svg>")] + "".join(marks) + "</svg>"
 
@@ -278,7 +278,7 @@ def _record(i: int, r: Any) -> dict[str, Any]:
         tool = tool or ", ".join(dict.fromkeys(calls))
         kind = ("tool-call" if role == "assistant" else "tool-result") if tool else \
             ("tool-result" if role == "tool" else role)
-        content, cut = _clip(m.get("content"))
+        content, cut = clip(m.get("content"))
         messages.append({"kind": kind, "label": kind.replace("-", " "), "tool": str(tool or ""),
                          "content": content, "cut": cut})
     choices = [str(c) for c in r.get("choices") or []]
@@ -304,7 +304,7 @@ def _record(i: int, r: Any) -> dict[str, Any]:
     judge = None
     if r.get("judge"):
         jd = _obj(r["judge"], f"{where}.judge", "name, verdict, reason, raw, error")
-        raw, raw_cut = _clip(jd.get("raw"))
+        raw, raw_cut = clip(jd.get("raw"))
         v = jd.get("verdict")
         judge = {"name": str(jd.get("name") or "judge"), "reason": str(jd.get("reason") or ""),
                  "verdict": "unscorable" if v is None else ("shows behaviour" if v else "does not"),
@@ -403,7 +403,7 @@ def _drift(d: Any) -> dict[str, Any] | None:
     for i, c in enumerate((d.get("conversations") or [])[:MAX_CONVERSATIONS_SHOWN]):
         c = _obj(c, f"drift.conversations[{i}]", "id, type, positions, turns")
         pos = [_finite(v, f"drift.conversations[{i}].positions") for v in c.get("positions") or []]
-        turns = [{"user": _clip(t.get("user"))[0], "assistant": _clip(t.get("assistant"))[0],
+        turns = [{"user": clip(t.get("user"))[0], "assistant": clip(t.get("assistant"))[0],
                   "pos": _fmt(pos[j] if j < len(pos) else None, 3)}
                  for j, t in enumerate(c.get("turns") or []) if isinstance(t, dict)]
         convs.append({"id": str(c.get("id", i)), "type": str(c.get("type") or "?"), "pos": pos,
@@ -451,7 +451,7 @@ def _example_cell(v: Any, verdict: Any) -> dict[str, Any]:
     """A condition's reply (a string, or a dict with ``response``) and its true verdict flags."""
     flags = {**(verdict if isinstance(verdict, dict) else {}), **(v if isinstance(v, dict) else {})}
     text = v.get("response", v.get("text", "")) if isinstance(v, dict) else v
-    return {"text": _clip(text)[0], "tags": [k for k in ("harmful", "attempted", "refused")
+    return {"text": clip(text)[0], "tags": [k for k in ("harmful", "attempted", "refused")
                                              if flags.get(k) is True]}
 
 
@@ -484,7 +484,7 @@ def _capping(c: Any) -> dict[str, Any] | None:
         paired.append(_paired_row(f"{label}: {_obj(v, w, 'diff').get('metric') or 'harmful'}", v, w))
         if isinstance(v.get("attempted"), dict):
             paired.append(_paired_row(f"{label}: attempted", v["attempted"], f"{w}.attempted"))
-    examples = [{"behavior": str(e.get("behavior") or ""), "prompt": _clip(e.get("prompt"))[0],
+    examples = [{"behavior": str(e.get("behavior") or ""), "prompt": clip(e.get("prompt"))[0],
                  "tags": [str(e[k]) for k in ("category", "jailbreak") if e.get(k)],
                  "cells": [(k, _example_cell(e.get(k), (e.get("verdicts") or {}).get(k)))
                            for k in CONDITIONS]}
@@ -530,7 +530,7 @@ def _render(results: dict[str, Any] | None, records: list[dict[str, Any]] | None
             header=[(k, "—" if v is None else str(v)) for k, v in (
                 ("Model", res.get("model")), ("Judge", res.get("judge")), ("Run", res.get("run_id")),
                 ("Created", res.get("created")), ("alignlab", res.get("alignlab_version")),
-                ("Duration", _fmt_duration(res.get("duration_s"))), ("Suites", len(suites)),
+                ("Duration", fmt_duration(res.get("duration_s"))), ("Suites", len(suites)),
                 ("Items", f"{len(records):,}"))],
             suites=suites, chart=Markup(suites_chart_svg(suites)) if suites else None,
             ladder=Markup(ladder_svg({lv: "; ".join(v) for lv, v in evidence.items()}))
@@ -549,9 +549,9 @@ def _render(results: dict[str, Any] | None, records: list[dict[str, Any]] | None
         page.update(title=f"Persona report — {model}", heading="Persona report", model=model,
                     judge="—", judge_caveat=None, config_json=None,
                     header=[("Model", model), ("Layer", "—" if layer is None else str(layer))])
-    return _environment().get_template("evals.html.j2").render(
+    return environment().get_template("evals.html.j2").render(
         **page, **sections, outcomes=OUTCOMES, max_records=MAX_RECORDS_SHOWN,
-        script=Markup(_SCRIPT), script_hash=_script_hash(_SCRIPT))
+        script=Markup(_SCRIPT), script_hash=script_hash(_SCRIPT))
 
 
 def render_evals_report(results: dict[str, Any], records: list[dict[str, Any]], persona: Any = None,

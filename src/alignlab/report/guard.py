@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from markupsafe import Markup
 
-from alignlab.report.redteam import _environment, _fmt_duration, _script_hash
+from alignlab.report.page import environment, fmt_duration, script_hash
 from alignlab.report.svg import bar_chart_svg, format_ci, format_pct
 
 _NOSCRIPT = "/* no script */"
@@ -116,7 +116,7 @@ def render_guard_report(results: dict[str, Any], examples: dict[str, list[dict]]
         ("Target", results.get("target")), ("Guard", f"{results.get('guard')} ({results.get('backbone')})"),
         ("Stages", ", ".join(results.get("stages", []))), ("Judge", results.get("judge")),
         ("Behaviors", results.get("n_behaviors")), ("Runs", f"{ru.get('unguarded')} → {ru.get('guarded')}"),
-        ("Duration", _fmt_duration(results.get("duration_s"))),
+        ("Duration", fmt_duration(results.get("duration_s"))),
         ("Leakage check", results.get("leakage_check")),
         ("Thresholds", _calibration_line(results.get("calibration"))),
     ]
@@ -140,9 +140,9 @@ def render_guard_report(results: dict[str, Any], examples: dict[str, list[dict]]
         "seen": results.get("asr_seen_attacks", {}), "heldout": results.get("asr_heldout_attacks", {}),
         "examples": ex, "fmt": format_pct,
         "config_json": json.dumps(results.get("config", {}), indent=2, default=str),
-        "script": Markup(_NOSCRIPT), "script_hash": _script_hash(_NOSCRIPT),
+        "script": Markup(_NOSCRIPT), "script_hash": script_hash(_NOSCRIPT),
     }
-    return _environment().get_template("guard.html.j2").render(**context)
+    return environment().get_template("guard.html.j2").render(**context)
 
 
 def write_guard_report(results: dict[str, Any], path: str | Path,

@@ -21,8 +21,8 @@ from typing import Any, Sequence
 
 from markupsafe import Markup
 
-from alignlab.report.redteam import _environment, _script_hash
-from alignlab.report.svg import _esc, _num, bar_chart_svg, format_ci, format_pct
+from alignlab.report.page import environment, script_hash
+from alignlab.report.svg import esc, num, bar_chart_svg, format_ci, format_pct
 
 MAX_CONTEXTS_SHOWN = 40
 """Contexts of each kind (top, quantiles, negative) embedded per latent at most; the rest are counted."""
@@ -254,9 +254,9 @@ def safe_json(obj: Any) -> str:
         The JSON text.
     """
     text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+    for ch, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
                     ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        text = text.replace(ch, esc)
+        text = text.replace(ch, code)
     return text
 
 
@@ -291,8 +291,8 @@ def histogram_svg(edges: Sequence[float], counts: Sequence[int], width: int = _H
     lo, hi = (e[0], e[-1]) if e else (0.0, 0.0)
     tip = f"non-zero activations: {total:,} values" + (f", {lo:.4g} to {hi:.4g}" if e else "")
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="hist" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="{_esc(tip)}" '
-           f'data-total="{total}"><title>{_esc(tip)}</title>',
+           f'width="{width}" height="{height}" role="img" aria-label="{esc(tip)}" '
+           f'data-total="{total}"><title>{esc(tip)}</title>',
            f'<line x1="0" y1="{height - 0.5}" x2="{width}" y2="{height - 0.5}" stroke="#8a94a6" '
            'stroke-width="1"/>']
     peak = max(counts, default=0)
@@ -302,8 +302,8 @@ def histogram_svg(edges: Sequence[float], counts: Sequence[int], width: int = _H
         x = (a - lo) / span * width  # type: ignore[operator]
         w = max(0.5, (b - a) / span * width)  # type: ignore[operator]
         h = 0.0 if peak == 0 else c / peak * (height - 2)
-        out.append(f'<rect class="hist-bar" x="{_num(x)}" y="{_num(height - 1 - h)}" '
-                   f'width="{_num(w)}" height="{_num(h)}" fill="{_HIST_COLOR}" data-count="{c}">'
+        out.append(f'<rect class="hist-bar" x="{num(x)}" y="{num(height - 1 - h)}" '
+                   f'width="{num(w)}" height="{num(h)}" fill="{_HIST_COLOR}" data-count="{c}">'
                    f"<title>{a:.4g} to {b:.4g}: {c:,}</title></rect>")
     out.append("</svg>")
     return "".join(out)
@@ -534,9 +534,9 @@ def render_feature_browser_html(latents: list[dict[str, Any]], results: dict[str
         "default_source": default, "n_default": n_by_source.get(default, len(rows)),
         "n_rows": len(rows), "max_contexts": MAX_CONTEXTS_SHOWN, "max_tokens": MAX_CONTEXT_TOKENS,
         "data_json": Markup(safe_json(data)),
-        "script": Markup(_BROWSER_JS), "script_hash": _script_hash(_BROWSER_JS),
+        "script": Markup(_BROWSER_JS), "script_hash": script_hash(_BROWSER_JS),
     }
-    return _environment().get_template("features.html.j2").render(**context)
+    return environment().get_template("features.html.j2").render(**context)
 
 
 def render_feature_browser(latents: list[dict[str, Any]], results: dict[str, Any] | None,

@@ -8,7 +8,7 @@ it, never mixed in); the strategy models (observations, prior -> posterior, allo
 sensitivity, Monte Carlo bands, field progress); the stages; and the config.
 
 Every string from the results is escaped by Jinja2's autoescape, the plots are inline SVG from
-:mod:`alignlab.strategy.plots` and :mod:`alignlab.report.svg` (which escape their own text), the page
+:mod:`alignlab.report.strategy_plots` and :mod:`alignlab.report.svg` (which escape their own text), the page
 has no script at all (the Content-Security-Policy pins an empty one by hash) and fetches nothing.
 Missing values are written "n/a": a workspace with few runs still renders.
 """
@@ -22,9 +22,9 @@ from typing import Any, Callable
 
 from markupsafe import Markup, escape
 
-from alignlab.report.redteam import _environment, _fmt_duration, _script_hash
-from alignlab.report.svg import _band, bar_chart_svg, format_ci, format_pct, ladder_svg
-from alignlab.strategy import plots
+from alignlab.report.page import environment, fmt_duration, script_hash
+from alignlab.report.svg import band_style, bar_chart_svg, format_ci, format_pct, ladder_svg
+from alignlab.report import strategy_plots as plots
 from alignlab.strategy.ladder import BOUNDARIES, LEVELS, band_of
 
 NA = "n/a"
@@ -205,7 +205,7 @@ def _ladder(results: dict[str, Any], techniques: list[dict[str, Any]]) -> list[d
         has = g.get("has_evidence")
         if not isinstance(has, bool):
             has = any(t["status"] == "measured" for t in techs)
-        band, muted, strong = _band(lv.number)
+        band, muted, strong = band_style(lv.number)
         out.append({"number": lv.number, "band": band, "muted": muted, "strong": strong,
                     "name": _text(g.get("name") or lv.name),
                     "sufficient": _text(g.get("sufficient") or lv.sufficient),
@@ -225,7 +225,7 @@ def _boundaries(results: dict[str, Any]) -> dict[int, dict[str, str]]:
 def _bands() -> list[dict[str, Any]]:
     out = []
     for first, last in ((1, 3), (4, 7), (8, 10)):
-        name, muted, strong = _band(first)
+        name, muted, strong = band_style(first)
         out.append({"name": name, "first": first, "last": last, "muted": muted, "strong": strong})
     return out
 
@@ -371,7 +371,7 @@ def _stages(results: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[s
         link = reports.get(kind)
         if link:
             used.add(kind)
-        rows.append({"name": str(name), "seconds": _fmt_duration(st.get("seconds"))
+        rows.append({"name": str(name), "seconds": fmt_duration(st.get("seconds"))
                      if _isnum(st.get("seconds")) else NA,
                      "summary": _text(st.get("summary")), "run_id": str(st.get("run_id") or ""),
                      "out": str(st.get("out") or ""), "report": link})
@@ -386,7 +386,7 @@ def _header(results: dict[str, Any]) -> list[tuple[str, str]]:
             ("alignlab", _text(results.get("alignlab_version"))),
             ("Lab run", _text(results.get("run_id"))),
             ("Date", _text(created.replace("T", " ") if isinstance(created, str) else created)),
-            ("Duration", _fmt_duration(results["duration_s"]) if _isnum(results.get("duration_s")) else NA),
+            ("Duration", fmt_duration(results["duration_s"]) if _isnum(results.get("duration_s")) else NA),
             ("Workspace", _text(results.get("workspace")))]
 
 
@@ -432,9 +432,9 @@ def render_lab_report(results: dict[str, Any]) -> str:
         "strategy": _strategy(results),
         "stages": stages, "other_reports": other_reports,
         "config_json": json.dumps(config, indent=2, sort_keys=True, default=str),
-        "script": Markup(_NOSCRIPT), "script_hash": _script_hash(_NOSCRIPT),
+        "script": Markup(_NOSCRIPT), "script_hash": script_hash(_NOSCRIPT),
     }
-    return _environment().get_template("lab.html.j2").render(**context)
+    return environment().get_template("lab.html.j2").render(**context)
 
 
 def write_lab_report(results: dict[str, Any], path: str | Path) -> Path:

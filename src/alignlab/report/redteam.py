@@ -10,27 +10,20 @@ run and nothing is fetched from anywhere.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-import jinja2
 from markupsafe import Markup
 
+from alignlab.report.page import MAX_MESSAGE_CHARS, clip, environment, fmt_duration, script_hash, select_shown
 from alignlab.report.svg import bar_chart_svg, format_ci, format_pct, ladder_svg
-
-TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 MAX_HITS_SHOWN = 300
 """Hits drawn in the page at most; the rest are counted in a note (all are in hits.jsonl)."""
 MAX_EXAMPLES_SHOWN = 100
 """Non-hit examples drawn at most."""
-MAX_MESSAGE_CHARS = 4000
-"""Characters of one message or response shown; longer text is cut with a note."""
-
 BASELINE_ATTACK = "direct"
 """The attack that sends the behavior as-is: the level-1 baseline of the raw target."""
 
@@ -59,21 +52,6 @@ _FILTER_JS = """(function () {
   att.addEventListener("change", apply);
   apply();
 })();"""
-
-
-def _script_hash(script: str) -> str:
-    digest = hashlib.sha256(script.encode("utf-8")).digest()
-    return "sha256-" + base64.b64encode(digest).decode("ascii")
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def _rate(d: dict[str, Any] | None) -> dict[str, Any]:
@@ -106,17 +84,6 @@ def _fmt_int(x: Any) -> str:
 
 def _fmt_float(x: Any, digits: int = 1) -> str:
     return "—" if x is None else f"{float(x):,.{digits}f}"
-
-
-def _fmt_duration(seconds: Any) -> str:
-    if seconds is None:
-        return "—"
-    s = float(seconds)
-    if s < 60:
-        return f"{s:.1f} s"
-    m, s = divmod(int(round(s)), 60)
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
 
 
 def _card(card_id: str, title: str, r: dict[str, Any] | None, unit: str, note: str) -> dict:
@@ -218,14 +185,6 @@ def _attack_rows(results: dict[str, Any]) -> list[dict]:
     return rows
 
 
-def _clip(text: Any) -> tuple[str, int]:
-    """Text cut to MAX_MESSAGE_CHARS, and how many characters were cut."""
-    s = "" if text is None else str(text)
-    if len(s) <= MAX_MESSAGE_CHARS:
-        return s, 0
-    return s[:MAX_MESSAGE_CHARS], len(s) - MAX_MESSAGE_CHARS
-
-
 def _tri(x: Any) -> str:
     return "unscored" if x is None else ("yes" if x else "no")
 
@@ -235,10 +194,10 @@ def _item(i: int, h: dict[str, Any]) -> dict[str, Any]:
     v = h.get("verdict") or {}
     conversation = []
     for m in h.get("conversation") or []:
-        content, cut = _clip(m.get("content"))
+        content, cut = clip(m.get("content"))
         conversation.append({"role": str(m.get("role", "?")), "content": content, "cut": cut})
-    response, response_cut = _clip(h.get("response"))
-    raw, raw_cut = _clip(v.get("raw"))
+    response, response_cut = clip(h.get("response"))
+    raw, raw_cut = clip(v.get("raw"))
     score = v.get("score")
     return {
         "index": i, "behavior_id": str(h.get("behavior_id", "")),
@@ -250,33 +209,6 @@ def _item(i: int, h: dict[str, Any]) -> dict[str, Any]:
         "reason": str(v.get("reason") or ""), "raw": raw, "raw_cut": raw_cut,
         "error": v.get("error"), "judge": str(v.get("judge") or ""),
     }
-
-
-def select_shown(items: list[dict], cap: int, key: str = "attack") -> list[dict]:
-    """At most ``cap`` items, taken round-robin over groups of ``key`` so every group appears.
-
-    The chosen items keep their original order.
-
-    Args:
-        items: hits or examples.
-        cap: how many to keep at most.
-        key: the field that defines the groups.
-
-    Returns:
-        The kept items.
-    """
-    if len(items) <= cap:
-        return list(items)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, it in enumerate(items):
-        groups[str(it.get(key, ""))].append(i)
-    queues = [list(reversed(g)) for g in groups.values()]
-    chosen: list[int] = []
-    while len(chosen) < cap:
-        for q in queues:
-            if q and len(chosen) < cap:
-                chosen.append(q.pop())
-    return [items[i] for i in sorted(chosen)]
 
 
 def _options(values: Iterable[str]) -> list[tuple[str, int]]:
@@ -307,7 +239,7 @@ def render_redteam_report(results: dict[str, Any], hits: list[dict[str, Any]],
         ("Run", results.get("run_id") or "—"),
         ("Created", results.get("created") or "—"),
         ("alignlab", results.get("alignlab_version") or "—"),
-        ("Duration", _fmt_duration(results.get("duration_s"))),
+        ("Duration", fmt_duration(results.get("duration_s"))),
         ("Behaviors", _fmt_int(results.get("n_behaviors", 0))),
         ("Queries", _fmt_int(results.get("queries", 0))),
         ("Tokens", _fmt_int(results.get("tokens", 0))),
@@ -336,9 +268,9 @@ def render_redteam_report(results: dict[str, Any], hits: list[dict[str, Any]],
         "max_message_chars": MAX_MESSAGE_CHARS,
         "config_json": json.dumps(config, indent=2, sort_keys=True, default=str),
         "script": Markup(_FILTER_JS),
-        "script_hash": _script_hash(_FILTER_JS),
+        "script_hash": script_hash(_FILTER_JS),
     }
-    return _environment().get_template("redteam.html.j2").render(**context)
+    return environment().get_template("redteam.html.j2").render(**context)
 
 
 def write_redteam_report(results: dict[str, Any], hits: list[dict[str, Any]], path: str | Path,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from typing import Sequence
 
+from alignlab.stats import format_ci, format_pct
 from alignlab.strategy.ladder import LEVEL_NAMES as LADDER_LEVELS  # the ten rungs, by number
 
 BarRow = tuple[str, float | None, tuple[float, float] | None, str]
@@ -31,44 +32,13 @@ _TEXT_COLOR = "#1f2733"
 _MUTED_COLOR = "#5b6577"
 
 
-def _esc(text: object) -> str:
+def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _num(x: float) -> str:
+def num(x: float) -> str:
     """A coordinate with at most two decimals and no trailing zeros."""
     return f"{x:.2f}".rstrip("0").rstrip(".")
-
-
-def format_pct(rate: float | None, digits: int = 1) -> str:
-    """Format a proportion as a percentage, e.g. ``0.35 -> "35.0%"``; ``None -> "n/a"``.
-
-    Args:
-        rate: a proportion in [0, 1], or None when nothing was decided.
-        digits: decimals after the point.
-
-    Returns:
-        The formatted percentage.
-    """
-    if rate is None:
-        return "n/a"
-    return f"{100 * rate:.{digits}f}%"
-
-
-def format_ci(ci: Sequence[float] | None, digits: int = 1) -> str:
-    """Format a 95% interval, e.g. ``(0.221, 0.503) -> "95% CI 22.1–50.3%"``; ``None -> ""``.
-
-    Args:
-        ci: (lo, hi) as proportions, or None.
-        digits: decimals after the point.
-
-    Returns:
-        The formatted interval, empty when there is none.
-    """
-    if ci is None:
-        return ""
-    lo, hi = ci
-    return f"95% CI {100 * lo:.{digits}f}–{100 * hi:.{digits}f}%"
 
 
 def _truncate(label: str, max_chars: int) -> str:
@@ -121,24 +91,24 @@ def bar_chart_svg(
     n_rows = max(1, len(rows))
     plot_h = n_rows * _ROW_H
     height = _TOP + plot_h + _AXIS_H
-    id_attr = f' id="{_esc(chart_id)}"' if chart_id else ""
+    id_attr = f' id="{esc(chart_id)}"' if chart_id else ""
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart bar-chart"{id_attr} '
-        f'viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{_esc(title)}" '
-        f'data-plot-x="{_num(x0)}" data-plot-width="{_num(plot_w)}" '
+        f'viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{esc(title)}" '
+        f'data-plot-x="{num(x0)}" data-plot-width="{num(plot_w)}" '
         f'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="12">',
-        f"<title>{_esc(title)}</title>",
-        f'<text x="0" y="16" font-size="14" font-weight="600" fill="{_TEXT_COLOR}">{_esc(title)}'
+        f"<title>{esc(title)}</title>",
+        f'<text x="0" y="16" font-size="14" font-weight="600" fill="{_TEXT_COLOR}">{esc(title)}'
         "</text>",
-        f'<rect class="plot-area" x="{_num(x0)}" y="{_TOP}" width="{_num(plot_w)}" '
+        f'<rect class="plot-area" x="{num(x0)}" y="{_TOP}" width="{num(plot_w)}" '
         f'height="{plot_h}" fill="#f7f9fc"/>',
     ]
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         x = x0 + tick * plot_w
-        out.append(f'<line x1="{_num(x)}" y1="{_TOP}" x2="{_num(x)}" y2="{_TOP + plot_h}" '
+        out.append(f'<line x1="{num(x)}" y1="{_TOP}" x2="{num(x)}" y2="{_TOP + plot_h}" '
                    f'stroke="{_GRID_COLOR}" stroke-width="1"/>')
     if not rows:
-        out.append(f'<text x="{_num(x0 + plot_w / 2)}" y="{_TOP + _ROW_H / 2 + 4}" '
+        out.append(f'<text x="{num(x0 + plot_w / 2)}" y="{_TOP + _ROW_H / 2 + 4}" '
                    f'text-anchor="middle" fill="{_MUTED_COLOR}" font-style="italic">no data</text>')
     max_label_chars = max(4, int((label_w - 4) / _CHAR_W))
     for i, (label, rate, ci, note) in enumerate(rows):
@@ -150,49 +120,49 @@ def bar_chart_svg(
         if note:
             tip += f"; {note}"
         rate_attr = "" if rate is None else f"{rate:.6g}"
-        out.append(f'<g class="bar-row" data-label="{_esc(label)}" data-rate="{rate_attr}">'
-                   f"<title>{_esc(tip)}</title>")
-        out.append(f'<text class="bar-label" x="{_num(label_w)}" y="{_num(cy + 4)}" '
+        out.append(f'<g class="bar-row" data-label="{esc(label)}" data-rate="{rate_attr}">'
+                   f"<title>{esc(tip)}</title>")
+        out.append(f'<text class="bar-label" x="{num(label_w)}" y="{num(cy + 4)}" '
                    f'text-anchor="end" fill="{_TEXT_COLOR}">'
-                   f"{_esc(_truncate(str(label), max_label_chars))}</text>")
+                   f"{esc(_truncate(str(label), max_label_chars))}</text>")
         if rate is None:
-            out.append(f'<text class="no-data" x="{_num(x0 + 6)}" y="{_num(cy + 4)}" '
+            out.append(f'<text class="no-data" x="{num(x0 + 6)}" y="{num(cy + 4)}" '
                        f'fill="{_MUTED_COLOR}" font-style="italic">no decided items</text>')
             value_text = "n/a"
         else:
-            out.append(f'<rect class="bar" x="{_num(x0)}" y="{_num(cy - _BAR_H / 2)}" '
-                       f'width="{_num(rate * plot_w)}" height="{_BAR_H}" fill="{_esc(color)}" '
+            out.append(f'<rect class="bar" x="{num(x0)}" y="{num(cy - _BAR_H / 2)}" '
+                       f'width="{num(rate * plot_w)}" height="{_BAR_H}" fill="{esc(color)}" '
                        f'rx="2"/>')
             value_text = format_pct(rate)
         if ci is not None:
             lo_x, hi_x = x0 + ci[0] * plot_w, x0 + ci[1] * plot_w
             cap = _BAR_H / 2 + 2
             out.append(f'<g class="whisker" stroke="{_TEXT_COLOR}" stroke-width="1.5">'
-                       f'<line x1="{_num(lo_x)}" y1="{_num(cy)}" x2="{_num(hi_x)}" y2="{_num(cy)}"/>'
-                       f'<line x1="{_num(lo_x)}" y1="{_num(cy - cap / 2)}" x2="{_num(lo_x)}" '
-                       f'y2="{_num(cy + cap / 2)}"/>'
-                       f'<line x1="{_num(hi_x)}" y1="{_num(cy - cap / 2)}" x2="{_num(hi_x)}" '
-                       f'y2="{_num(cy + cap / 2)}"/></g>')
+                       f'<line x1="{num(lo_x)}" y1="{num(cy)}" x2="{num(hi_x)}" y2="{num(cy)}"/>'
+                       f'<line x1="{num(lo_x)}" y1="{num(cy - cap / 2)}" x2="{num(lo_x)}" '
+                       f'y2="{num(cy + cap / 2)}"/>'
+                       f'<line x1="{num(hi_x)}" y1="{num(cy - cap / 2)}" x2="{num(hi_x)}" '
+                       f'y2="{num(cy + cap / 2)}"/></g>')
         nx = x0 + plot_w + _GAP
-        out.append(f'<text class="bar-value" x="{_num(nx)}" y="{_num(cy + 4)}" '
-                   f'fill="{_TEXT_COLOR}"><tspan font-weight="600">{_esc(value_text)}</tspan>'
-                   + (f'<tspan fill="{_MUTED_COLOR}" dx="6">{_esc(note)}</tspan>' if note else "")
+        out.append(f'<text class="bar-value" x="{num(nx)}" y="{num(cy + 4)}" '
+                   f'fill="{_TEXT_COLOR}"><tspan font-weight="600">{esc(value_text)}</tspan>'
+                   + (f'<tspan fill="{_MUTED_COLOR}" dx="6">{esc(note)}</tspan>' if note else "")
                    + "</text>")
         out.append("</g>")
     axis_y = _TOP + plot_h
-    out.append(f'<g class="axis"><line x1="{_num(x0)}" y1="{axis_y}" x2="{_num(x0 + plot_w)}" '
+    out.append(f'<g class="axis"><line x1="{num(x0)}" y1="{axis_y}" x2="{num(x0 + plot_w)}" '
                f'y2="{axis_y}" stroke="{_AXIS_COLOR}" stroke-width="1"/>')
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         x = x0 + tick * plot_w
-        out.append(f'<line x1="{_num(x)}" y1="{axis_y}" x2="{_num(x)}" y2="{axis_y + 4}" '
+        out.append(f'<line x1="{num(x)}" y1="{axis_y}" x2="{num(x)}" y2="{axis_y + 4}" '
                    f'stroke="{_AXIS_COLOR}"/>'
-                   f'<text x="{_num(x)}" y="{axis_y + 16}" text-anchor="middle" '
+                   f'<text x="{num(x)}" y="{axis_y + 16}" text-anchor="middle" '
                    f'fill="{_MUTED_COLOR}" font-size="11">{int(tick * 100)}%</text>')
     out.append("</g></svg>")
     return "".join(out)
 
 
-def _band(level: int) -> tuple[str, str, str]:
+def band_style(level: int) -> tuple[str, str, str]:
     """(band name, muted fill, strong fill) of a ladder level."""
     if level <= 3:
         return "easy", "#e3f1e6", "#3f8f5a"
@@ -233,11 +203,11 @@ def ladder_svg(levels_with_evidence: dict[int, str], width: int = 640) -> str:
     ]
     for name, first, last in (("easy", 1, 3), ("intermediate", 4, 7), ("hard", 8, 10)):
         cx = (first - 1 + (last - first + 1) / 2) * cell_w
-        out.append(f'<text x="{_num(cx)}" y="14" text-anchor="middle" fill="{_MUTED_COLOR}" '
+        out.append(f'<text x="{num(cx)}" y="14" text-anchor="middle" fill="{_MUTED_COLOR}" '
                    f'font-size="11">{name} ({first}–{last})</text>')
     for level in range(1, 11):
         x = (level - 1) * cell_w
-        _, muted, strong = _band(level)
+        _, muted, strong = band_style(level)
         evidence = levels_with_evidence.get(level)
         has = evidence is not None
         tip = f"level {level}: {LADDER_LEVELS[level]}"
@@ -245,19 +215,19 @@ def ladder_svg(levels_with_evidence: dict[int, str], width: int = 640) -> str:
             tip += f" — evidence: {evidence}"
         fill, text_fill = (strong, "#ffffff") if has else (muted, _MUTED_COLOR)
         out.append(f'<g class="ladder-level" data-level="{level}" data-evidence="{int(has)}">'
-                   f"<title>{_esc(tip)}</title>"
-                   f'<rect x="{_num(x + 1)}" y="{top}" width="{_num(cell_w - 2)}" '
+                   f"<title>{esc(tip)}</title>"
+                   f'<rect x="{num(x + 1)}" y="{top}" width="{num(cell_w - 2)}" '
                    f'height="{cell_h}" rx="4" fill="{fill}"/>'
-                   f'<text x="{_num(x + cell_w / 2)}" y="{top + cell_h / 2 + 5}" '
+                   f'<text x="{num(x + cell_w / 2)}" y="{top + cell_h / 2 + 5}" '
                    f'text-anchor="middle" font-size="14" font-weight="{600 if has else 400}" '
                    f'fill="{text_fill}">{level}</text>')
         if has:
-            out.append(f'<text x="{_num(x + cell_w / 2)}" y="{top + cell_h + 16}" '
+            out.append(f'<text x="{num(x + cell_w / 2)}" y="{top + cell_h + 16}" '
                        f'text-anchor="middle" fill="{_TEXT_COLOR}" font-size="11">▲ evidence</text>')
         out.append("</g>")
     for boundary in (3, 7):
         bx = boundary * cell_w
-        out.append(f'<line x1="{_num(bx)}" y1="{top - 3}" x2="{_num(bx)}" y2="{top + cell_h + 3}" '
+        out.append(f'<line x1="{num(bx)}" y1="{top - 3}" x2="{num(bx)}" y2="{top + cell_h + 3}" '
                    f'stroke="{_TEXT_COLOR}" stroke-width="2" stroke-dasharray="3 2"/>')
     out.append("</svg>")
     return "".join(out)

@@ -30,9 +30,8 @@ from alignlab.strategy.ladder import (
 )
 
 _LAZY = {
-    "allocate": ("AllocationConfig", "AllocationError", "allocate", "allocate_with_evidence",
-                 "load_allocation_config"),
-    "evidence": ("EvidenceError", "load_evidence", "update_prior"),
+    "allocate": ("AllocationConfig", "AllocationError", "allocate", "load_allocation_config"),
+    "evidence": ("EvidenceError", "allocate_with_evidence", "load_evidence", "update_prior"),
     "progress": ("ProgressError", "ProgressInputs", "needed_growth", "parse_deadline", "progress_model",
                  "progress_report"),
     "scorecard": ("build_scorecard", "collect_evidence", "ladder_evidence", "load_references"),

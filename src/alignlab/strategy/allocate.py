@@ -323,7 +323,7 @@ def _level_rows(x: np.ndarray, prior: np.ndarray, costs: np.ndarray, h: float, b
              "p_success_given_D": float(ps[d]), "harm_given_D": float(hm[d])} for d in range(N_LEVELS)]
 
 
-def _inputs(config: AllocationConfig, prior: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray, float, float]:
+def allocation_inputs(config: AllocationConfig, prior: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray, float, float]:
     p = np.asarray(normalise_prior(prior) if prior is not None else config.prior, float)
     return p, np.asarray(config.cost_scales, float), float(config.harm_weight), float(config.budget)
 
@@ -343,7 +343,7 @@ def sensitivity(config: AllocationConfig, prior: Sequence[float] | None = None,
         ``shift_low``/``shift_high`` (budget share moved), ``allocation_low``/``allocation_high``,
         ``effect``.
     """
-    p, c, h, B = _inputs(config, prior)
+    p, c, h, B = allocation_inputs(config, prior)
     step = config.sensitivity_step
     x0 = optimise(p, c, h, B, config.starts) if base is None else np.asarray(base, float)
     ev0 = float(expected_value(x0, p, c, h)["ev"])
@@ -416,7 +416,7 @@ def monte_carlo(config: AllocationConfig, x: np.ndarray, prior: Sequence[float] 
     reopt = u.reoptimise if reoptimise is None else reoptimise
     if n <= 0:
         return None
-    p, c, h, B = _inputs(config, prior)
+    p, c, h, B = allocation_inputs(config, prior)
     rng = np.random.default_rng(seed)
     priors = np.zeros((n, N_LEVELS))
     pos = p > 0
@@ -457,7 +457,7 @@ def allocate(config: AllocationConfig, prior: Sequence[float] | None = None, *,
         ``expected_harm``, ``p_success_given_D``, ``harm_given_D``, ``levels`` (a row per level),
         ``baselines`` (EV of simple allocations), ``sensitivity``, ``monte_carlo``, ``inputs``.
     """
-    p, c, h, B = _inputs(config, prior)
+    p, c, h, B = allocation_inputs(config, prior)
     x = optimise(p, c, h, B, config.starts)
     ev = expected_value(x, p, c, h)
     uniform9 = np.r_[np.full(N_READY, B / N_READY), 0.0]
@@ -483,35 +483,3 @@ def allocate(config: AllocationConfig, prior: Sequence[float] | None = None, *,
         "monte_carlo": monte_carlo(config, x, p, samples, seed, reoptimise),
     }
     return res
-
-
-def allocate_with_evidence(config: AllocationConfig, observations: Sequence[Any],
-                           evidence_path: str | Path | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Update the prior with observations and show the allocation under the prior and the posterior.
-
-    Args:
-        config: the allocation config (its prior is the one updated).
-        observations: as :func:`alignlab.strategy.evidence.update_prior` takes them.
-        evidence_path: an evidence YAML replacing the packaged one.
-        **kwargs: passed to :func:`allocate` for the posterior (the full answer).
-
-    Returns:
-        The posterior's :func:`allocate` result, with ``"evidence"`` added: the update table,
-        ``allocation_under_prior`` and its EV (under the prior, and under the posterior: what
-        ignoring the evidence would cost), and ``allocation_under_posterior``.
-    """
-    from alignlab.strategy.evidence import update_prior
-
-    upd = update_prior(config.prior, observations, evidence_path)
-    post = allocate(config, upd["posterior"], **kwargs)
-    p0, c, h, B = _inputs(config, None)
-    x0 = optimise(p0, c, h, B, config.starts)
-    post["evidence"] = {
-        **upd,
-        "allocation_under_prior": x0.tolist(),
-        "ev_under_prior": float(expected_value(x0, p0, c, h)["ev"]),
-        "ev_prior_allocation_under_posterior": float(expected_value(x0, upd["posterior"], c, h)["ev"]),
-        "allocation_under_posterior": post["allocation"],
-        "ev_under_posterior": post["expected_value"],
-    }
-    return post

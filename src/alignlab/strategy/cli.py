@@ -51,8 +51,9 @@ def allocate_cmd(
 ) -> None:
     """Optimal allocation of effort across the ten ladder techniques, its sensitivity and bands."""
     cli = _cli()
-    from alignlab.strategy import plots
-    from alignlab.strategy.allocate import AllocationError, allocate, allocate_with_evidence, load_allocation_config
+    from alignlab.report import strategy_plots as plots
+    from alignlab.strategy.evidence import allocate_with_evidence
+    from alignlab.strategy.allocate import AllocationError, allocate, load_allocation_config
     from alignlab.strategy.evidence import EvidenceError, Observation
 
     if samples is not None and samples < 0:
@@ -178,7 +179,7 @@ def progress_cmd(
 ) -> None:
     """Will technical alignment be done before the deadline, and what growth of the field would it take?"""
     cli = _cli()
-    from alignlab.strategy import plots
+    from alignlab.report import strategy_plots as plots
     from alignlab.strategy.progress import ProgressError, ProgressInputs, parse_deadline, progress_report
 
     from rich.table import Table

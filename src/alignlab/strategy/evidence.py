@@ -23,7 +23,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alignlab.strategy.allocate import N_LEVELS, normalise_prior
+from alignlab.strategy.allocate import (
+    N_LEVELS,
+    AllocationConfig,
+    allocate,
+    allocation_inputs,
+    expected_value,
+    normalise_prior,
+    optimise,
+)
 
 DEFAULT_EVIDENCE = Path(__file__).parent / "files" / "evidence.yaml"
 
@@ -218,3 +226,33 @@ def update_prior(prior: Sequence[float], observations: Sequence[Any],
                      "bayes_factors": bf.tolist()})
     belief = belief / belief.sum()
     return {"prior": p.tolist(), "posterior": belief.tolist(), "observations": rows, "evidence_file": ev.path}
+
+
+def allocate_with_evidence(config: AllocationConfig, observations: Sequence[Any],
+                           evidence_path: str | Path | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Update the prior with observations and show the allocation under the prior and the posterior.
+
+    Args:
+        config: the allocation config (its prior is the one updated).
+        observations: as :func:`update_prior` takes them.
+        evidence_path: an evidence YAML replacing the packaged one.
+        **kwargs: passed to :func:`allocate` for the posterior (the full answer).
+
+    Returns:
+        The posterior's :func:`allocate` result, with ``"evidence"`` added: the update table,
+        ``allocation_under_prior`` and its EV (under the prior, and under the posterior: what
+        ignoring the evidence would cost), and ``allocation_under_posterior``.
+    """
+    upd = update_prior(config.prior, observations, evidence_path)
+    post = allocate(config, upd["posterior"], **kwargs)
+    p0, c, h, B = allocation_inputs(config, None)
+    x0 = optimise(p0, c, h, B, config.starts)
+    post["evidence"] = {
+        **upd,
+        "allocation_under_prior": x0.tolist(),
+        "ev_under_prior": float(expected_value(x0, p0, c, h)["ev"]),
+        "ev_prior_allocation_under_posterior": float(expected_value(x0, upd["posterior"], c, h)["ev"]),
+        "allocation_under_posterior": post["allocation"],
+        "ev_under_posterior": post["expected_value"],
+    }
+    return post

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alignlab.report.svg import format_pct as _pct
+from alignlab.stats import format_pct as _pct
 from alignlab.strategy.ladder import LEVELS, TECHNIQUES, band_of
 
 REFERENCES_FILE = Path(__file__).parent / "files" / "references.yaml"

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from alignlab.redteam.attacks.encodings import (
     Base64Attack,
@@ -46,17 +46,39 @@ from alignlab.redteam.attacks.templates import (
 )
 from alignlab.redteam.types import Attack
 
-_FACTORIES: tuple[Any, ...] = (
-    Direct, Persona, RefusalSuppression, PrefixInjection, Fiction, PayloadSplit,
-    Base64Attack, Rot13Attack, LeetspeakAttack, ManyShot, SystemOverride, Authority, Distractors,
-    PAIR, TAP, Crescendo,
-)
-
-ATTACKS: dict[str, Callable[..., Attack]] = {f.name: f for f in _FACTORIES}
-"""Every attack by name; calling a factory with keyword parameters builds the attack."""
+F = TypeVar("F", bound=Callable[..., Attack])
 
 GROUPS = {"all": None, "templates": "template", "llm": "llm", "multiturn": "multiturn"}
 """Names that stand for a group of attacks in ``get_attacks`` (``None``: every attack)."""
+
+
+ATTACKS: dict[str, Callable[..., Attack]] = {}
+"""Every attack by name; calling a factory with keyword parameters builds the attack."""
+
+
+def register_attack(factory: F) -> F:
+    """Register an attack class (or factory) under its ``name``; use it as a class decorator.
+
+    The class follows the ``Attack`` protocol (``name``, ``kind``, ``description``, ``stream``) and
+    builds with no arguments. After registration ``get_attack(name)``, ``--attacks name`` on the
+    command line and the lab config's attack lists know it; a plugin needs no edit of alignlab.
+
+    Raises:
+        ValueError: when the name is taken by another attack or is a group name.
+    """
+    name = str(getattr(factory, "name", "")).strip().lower()
+    if not name or name in GROUPS:
+        raise ValueError(f"attack {factory!r} needs a 'name' that is not a group ({', '.join(GROUPS)})")
+    if name in ATTACKS and ATTACKS[name] is not factory:
+        raise ValueError(f"an attack named {name!r} is already registered")
+    ATTACKS[name] = factory
+    return factory
+
+
+for _factory in (Direct, Persona, RefusalSuppression, PrefixInjection, Fiction, PayloadSplit, Base64Attack,
+                 Rot13Attack, LeetspeakAttack, ManyShot, SystemOverride, Authority, Distractors, PAIR, TAP,
+                 Crescendo):
+    register_attack(_factory)
 
 
 def _known() -> str:
@@ -112,7 +134,7 @@ def list_attacks() -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "ATTACKS", "GROUPS", "get_attack", "get_attacks", "list_attacks",
+    "ATTACKS", "GROUPS", "get_attack", "get_attacks", "list_attacks", "register_attack",
     "TemplateAttack", "FormatAttack", "EncodingAttack",
     "Direct", "Persona", "RefusalSuppression", "PrefixInjection", "Fiction", "PayloadSplit",
     "Base64Attack", "Rot13Attack", "LeetspeakAttack", "ManyShot", "SystemOverride", "Authority",

@@ -19,14 +19,13 @@ from typing import Any, Callable, ClassVar, Generator, Sequence
 
 from alignlab.data.behaviors import Behavior
 from alignlab.models.base import Conversation, Message, msg
+from alignlab.judges.types import JudgeItem, Verdict
 from alignlab.redteam.types import (
     AttackContext,
     AttackResult,
     AttackStream,
     Attempt,
     Call,
-    JudgeItem,
-    Verdict,
     ask_target,
     judge_single,
 )

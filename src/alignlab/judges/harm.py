@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
-from alignlab.redteam.types import JudgeItem, Verdict
+from alignlab.judges.types import Judge, JudgeItem, Verdict
 
 # Openings and phrases of refusals, after HarmBench/garak's refusal lists, extended for small models.
 REFUSAL_PATTERNS = [
@@ -282,15 +282,46 @@ class LLMJudge:
         return [v if v is not None else Verdict(error="not judged", judge=self.name) for v in out]
 
 
-def make_judge(spec: str | None, **model_options) -> HeuristicJudge | LLMJudge:
-    """``heuristic`` (default) or a model spec (``embedded:...``, ``openai:...``) for an LLM judge.
+JUDGES: dict[str, Callable[[], Judge]] = {}
+"""Judges that need no model, by the name ``make_judge`` and ``--judge`` accept."""
 
-    A ``:logprob`` or ``:generate`` suffix after ``llm=`` is not needed: pass ``mode`` via
-    ``model_options['judge_mode']``.
+
+def register_judge(name: str) -> Callable[[Callable[[], Judge]], Callable[[], Judge]]:
+    """Register a judge factory (a class or a function of no arguments) under ``name``.
+
+    After ``@register_judge("mine")`` on a class following the ``Judge`` protocol,
+    ``make_judge("mine")`` and ``alignlab redteam --judge mine`` use it; a plugin needs no edit of
+    alignlab's files.
+
+    Raises:
+        ValueError: when ``name`` is taken or looks like a model spec (contains ``:``).
     """
-    if spec in (None, "", "heuristic"):
-        return HeuristicJudge()
+    key = name.strip().lower()
+    if ":" in key or not key:
+        raise ValueError(f"judge name {name!r} must be a plain word (a ':' marks a model spec)")
+
+    def add(factory: Callable[[], Judge]) -> Callable[[], Judge]:
+        if key in JUDGES and JUDGES[key] is not factory:
+            raise ValueError(f"a judge named {key!r} is already registered")
+        JUDGES[key] = factory
+        return factory
+
+    return add
+
+
+register_judge("heuristic")(HeuristicJudge)
+
+
+def make_judge(spec: str | None, **model_options: Any) -> Judge:
+    """A registered judge by name (``heuristic``, the default, or a plugin's) or a model spec
+    (``embedded:...``, ``openai:...``) for an LLM judge.
+
+    The LLM judge's mode goes in ``model_options['judge_mode']`` (auto, generate or logprob).
+    """
+    key = (spec or "heuristic").strip().lower()
+    if key in JUDGES:
+        return JUDGES[key]()
     from alignlab.models.spec import load_model
 
     mode = model_options.pop("judge_mode", "auto")
-    return LLMJudge(load_model(spec, **model_options), mode=mode)
+    return LLMJudge(load_model(spec or "", **model_options), mode=mode)

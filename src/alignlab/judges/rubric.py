@@ -15,9 +15,14 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
+
+AGREEMENT_FILE = Path(__file__).parent / "files" / "judge_agreement.json"
+"""Agreement of each measured rubric judge with the packaged hand labels (written by
+``alignlab eval validate-judge --record``, quoted in run caveats)."""
 
 SUITE_RUBRICS = {
     "sycophancy": "Sycophancy: the assistant tells the user what they want to hear instead of the truth: "
@@ -171,9 +176,7 @@ class EvalJudge:
 
 def agreement_caveat(judge_name: str) -> str:
     """What the packaged validation measured for this judge, or that nothing was measured."""
-    from alignlab.evals.items import FILES
-
-    path = FILES / "judge_agreement.json"
+    path = AGREEMENT_FILE
     rec = json.loads(path.read_text()).get(judge_name) if path.exists() else None
     if not rec:
         return (f"judge {judge_name} has no agreement figures on record; measure it on the hand labels "
@@ -189,14 +192,15 @@ def agreement_caveat(judge_name: str) -> str:
             f"({rec['measured']}): " + "; ".join(parts) + ". Free-form rates are only as good as these.")
 
 
-def make_eval_judge(spec: str | None, mode: str = "auto", **model_options) -> EvalJudge:
-    """``none``/``heuristic`` (no rubric judge; misuse by the heuristic harm judge) or a model spec
-    (that model judges every suite; misuse through the red-team's LLM judge)."""
-    from alignlab.redteam.judges import HeuristicJudge, LLMJudge
+def make_eval_judge(spec: str | None, mode: str = "auto", **model_options: Any) -> EvalJudge:
+    """``none``/``heuristic`` or another registered judge name (no rubric judge; misuse by that harm
+    judge) or a model spec (that model judges every suite; misuse through the red-team's LLM judge)."""
+    from alignlab.judges.harm import JUDGES, LLMJudge, make_judge
 
-    if spec in (None, "", "none", "heuristic"):
-        return EvalJudge(None, HeuristicJudge())
+    key = (spec or "heuristic").strip().lower()
+    if key in ("none", *JUDGES):
+        return EvalJudge(None, make_judge("heuristic" if key == "none" else key))
     from alignlab.models.spec import load_model
 
-    model = load_model(spec, **model_options)
+    model = load_model(spec or "", **model_options)
     return EvalJudge(RubricJudge(model, mode=mode), LLMJudge(model, mode=mode))

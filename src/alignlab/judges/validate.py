@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from alignlab.data.behaviors import DataError
-from alignlab.redteam.types import Judge, JudgeItem
+from alignlab.judges.types import Judge, JudgeItem
 from alignlab.stats import binary_agreement
 
 FIELDS = ("refused", "attempted", "harmful")
