@@ -103,7 +103,7 @@ def test_respond_wrapped_answers_the_first_wrapped_copies_and_keeps_the_copies_d
         return "Sure, here is how: step one." if "harmful" in conv[-1]["content"] else "Happy to help."
 
     cfg = dict(generate_per_side=0, paraphrases=False, augment_per_query=2, response_tokens=8)
-    base = build_dataset(_small_constitution(), None, ScriptedModel(reply), DataConfig(**cfg))
+    base = build_dataset(_small_constitution(), None, ScriptedModel(reply), DataConfig(**cfg, respond_wrapped=0))
     n_plain = len(seen)
     seen.clear()
     ex = build_dataset(_small_constitution(), None, ScriptedModel(reply), DataConfig(**cfg, respond_wrapped=1))

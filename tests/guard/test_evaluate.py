@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+import alignlab.report  # noqa: F401  (registers the report writers)
+
 from alignlab.data.behaviors import Behavior
 from alignlab.guard.data import Example, LeakageError, write_jsonl
 from alignlab.guard.evaluate import GuardEvalConfig, run_guard_eval
@@ -57,6 +59,8 @@ def test_guard_eval_contract_and_effect(tmp_path, workspace, guard_parts):
     assert res["overhead"]["n_prompts"] == 5 and res["latency"]["n"] == 2
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
     assert on_disk["runs"] == res["runs"]
+    assert not (tmp_path / "out" / "report.html").exists()  # the stage renders no HTML
+    res.save()
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Guard report" in html and "pipe bomb" in html
 
@@ -74,6 +78,8 @@ def test_guard_eval_keeps_each_borderline_reply_and_shows_the_guards_blocks(tmp_
     assert rows[0]["guarded"]["refused"] is False and rows[0]["unguarded"]["response"].startswith("Sure")
     assert rows[1]["guarded"]["refused"] is True and rows[1]["guarded"]["guard"]["by"] == "input"
     assert res["over_refusal"]["borderline"]["guarded"]["k"] == 1
+    assert not (tmp_path / "out" / "report.html").exists()  # the stage renders no HTML
+    res.save()
     html = (tmp_path / "out" / "report.html").read_text()
     assert "old theatre slang" in html and "blocked by input" in html
 
@@ -96,7 +102,7 @@ def test_guard_report_renders_in_chromium(tmp_path, workspace, guard_parts):
 
     _, _, embed_guard = guard_parts
     run_guard_eval(ScriptedModel(complier), embed_guard(), HeuristicJudge(), BEHAVIORS, get_attacks("direct"),
-                   workspace, GuardEvalConfig(max_new_tokens=16, latency_samples=1), out_dir=tmp_path / "o")
+                   workspace, GuardEvalConfig(max_new_tokens=16, latency_samples=1), out_dir=tmp_path / "o").save()
     if os.environ.get("ALIGNLAB_SKIP_BROWSER") == "1":
         pytest.skip("ALIGNLAB_SKIP_BROWSER=1")
     r = check_html_in_browser(tmp_path / "o" / "report.html")
