@@ -24,7 +24,7 @@ def split_of(row_id: str) -> str:
     """``dev`` or ``test``: a fixed half split by hash of the row id.
 
     Judges are designed and tuned on ``dev`` only; ``test`` is the held-out half whose figures
-    the README reports.
+    docs/results/redteam-and-judges.md reports.
     """
     return "dev" if int(hashlib.sha256(row_id.encode()).hexdigest(), 16) % 2 == 0 else "test"
 
