@@ -30,8 +30,8 @@ from alignlab.strategy.ladder import (
 )
 
 _LAZY = {
-    "allocate": ("AllocationConfig", "AllocationError", "allocate", "allocate_with_evidence",
-                 "load_allocation_config"),
+    "allocate": ("allocate", "allocate_with_evidence"),
+    "allocate_config": ("AllocationConfig", "AllocationError", "load_allocation_config"),
     "evidence": ("EvidenceError", "load_evidence", "update_prior"),
     "progress": ("ProgressError", "ProgressInputs", "needed_growth", "parse_deadline", "progress_model",
                  "progress_report"),

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alignlab.strategy.allocate import N_LEVELS, normalise_prior
+from alignlab.strategy.allocate_config import N_LEVELS, normalise_prior
 
 DEFAULT_EVIDENCE = Path(__file__).parent / "files" / "evidence.yaml"
 
