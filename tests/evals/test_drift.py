@@ -12,7 +12,9 @@ from alignlab.data import load_behaviors
 from alignlab.evals.capping import cap_projection, capping_experiment, jailbreak_prompts, random_unit
 from alignlab.evals.drift import (RECORDS_FILE, final_position, find_attractors, persona_drift,
                                   summarise_types)
-from alignlab.evals.persona import AxisInfo, persona_map, response_activations
+from alignlab.evals.persona import persona_map
+from alignlab.evals.persona_acts import response_activations
+from alignlab.evals.persona_axis import AxisInfo
 from alignlab.evals.persona_data import DriftConversation, PersonaDataError, PersonaSet, Role, load_personas
 from alignlab.models.base import WhiteBoxRequired
 from alignlab.models.scripted import ScriptedModel

@@ -10,16 +10,15 @@ from pathlib import Path
 import pytest
 
 from alignlab.evals.generate import GenConfig, check_out_dir, generate_eval, slugify
-from alignlab.evals.generate_text import (
-    MC_EXAMPLE,
+from alignlab.evals.generate_parse import (
     parse_choice_letter,
     parse_freeform,
     parse_letters,
     parse_mc,
     parse_scenarios,
     parse_understanding,
-    understanding_lines,
 )
+from alignlab.evals.generate_prompts import MC_EXAMPLE, understanding_lines
 from alignlab.evals.items import FILES, load_items
 from alignlab.models.scripted import ScriptedModel
 

@@ -8,8 +8,9 @@ import random
 import numpy as np
 import pytest
 
-from alignlab.evals.persona import (AxisInfo, RESPONSES_FILE, persona_map, response_activations,
-                                    response_token_activations)
+from alignlab.evals.persona import RESPONSES_FILE, persona_map
+from alignlab.evals.persona_acts import response_activations, response_token_activations
+from alignlab.evals.persona_axis import AxisInfo
 from alignlab.evals.persona_data import (Jailbreak, PersonaDataError, PersonaSet, Role, Trait, load_drift,
                                          load_personas)
 from alignlab.evals.persona_score import (EmbeddingScorer, JudgeScorer, auroc, auroc_ci, gap_sd, slope,

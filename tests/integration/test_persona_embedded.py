@@ -21,7 +21,7 @@ def test_reply_activations_and_cap_floor_on_smollm2(smol):
     import torch
 
     from alignlab.evals.capping import cap_projection, random_unit
-    from alignlab.evals.persona import response_activations
+    from alignlab.evals.persona_acts import response_activations
     from alignlab.models.whitebox import decoder_layers
     from alignlab.models.base import GenerationConfig
 

@@ -17,10 +17,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from alignlab.interp.autointerp import (  # noqa: E402
-    AutoInterpConfig, TokenTable, build_examples, explain, make_windows, parse_label, parse_yes_no,
-    render, run_autointerp, score_detection, score_fuzzing, sparsify_dense,
+from alignlab.interp.autointerp import AutoInterpConfig, run_autointerp  # noqa: E402
+from alignlab.interp.autointerp_examples import build_examples, make_windows, sparsify_dense  # noqa: E402
+from alignlab.interp.autointerp_score import (  # noqa: E402
+    explain, parse_label, parse_yes_no, render, score_detection, score_fuzzing,
 )
+from alignlab.interp.autointerp_types import TokenTable  # noqa: E402
 from alignlab.models.scripted import ScriptedModel  # noqa: E402
 
 VOCAB = ("the cat dog sat on mat a big red ran fast and in house tree blue sun moon fish bird").split()

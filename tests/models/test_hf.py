@@ -115,7 +115,7 @@ def test_shared_prefix_candidates_take_one_pass_and_match_manual(model):
 
 
 def test_prefill_groups_bound_padding_and_size():
-    from alignlab.models.hf import prefill_groups
+    from alignlab.models.hf_cache import prefill_groups
 
     assert prefill_groups([]) == []
     assert prefill_groups([10, 10, 10], max_tokens=1024) == [(0, 3)]

@@ -17,16 +17,15 @@ from typing import Any
 import pytest
 
 from alignlab.report import BrowserUnavailable, check_html_in_browser, open_page
+from alignlab.report.charts import xy_chart_svg
 from alignlab.report.evals import (
     MAX_RECORDS_SHOWN,
     diff_svg,
     outcome_bar_svg,
     render_evals_report,
-    render_persona_report,
     write_evals_report,
-    write_persona_report,
-    xy_chart_svg,
 )
+from alignlab.report.persona import render_persona_report, write_persona_report
 from alignlab.report.svg import format_ci, format_pct
 from alignlab.stats import Rate
 

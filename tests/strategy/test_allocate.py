@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 
 from alignlab.strategy.allocate import (
-    AllocationConfig,
-    AllocationError,
     allocate,
     expected_value,
     harm_given_level,
-    load_allocation_config,
     optimise,
     success_given_level,
 )
+from alignlab.strategy.allocate_config import AllocationConfig, AllocationError, load_allocation_config
 from alignlab.strategy.allocate import _objective
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from alignlab.strategy.allocate_config import load_allocation_config
 from alignlab.strategy.evidence import allocate_with_evidence
-
-from alignlab.strategy.allocate import load_allocation_config
 from alignlab.strategy.evidence import EvidenceError, Observation, load_evidence, update_prior
 
 PRIOR = [0.04, 0.08, 0.12, 0.14, 0.14, 0.14, 0.12, 0.10, 0.07, 0.05]

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from alignlab.cli import app
 from alignlab.report import strategy_plots as plots
-from alignlab.strategy.allocate import allocate, load_allocation_config
+from alignlab.strategy.allocate import allocate
+from alignlab.strategy.allocate_config import load_allocation_config
 from alignlab.strategy.evidence import update_prior
 from alignlab.strategy.progress import ProgressInputs, progress_report
 

@@ -22,7 +22,9 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from alignlab.data.behaviors import Behavior
-from alignlab.evals.persona import AxisInfo, Progress, default_conversation, generate_texts, random_unit
+from alignlab.evals.persona import random_unit
+from alignlab.evals.persona_acts import Progress, default_conversation, generate_texts
+from alignlab.evals.persona_axis import AxisInfo
 from alignlab.evals.persona_data import PersonaDataError, PersonaSet
 from alignlab.models.whitebox import hf_parts, hooks
 from alignlab.models.base import Message

@@ -20,7 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from alignlab.evals.persona import SCALE, AxisInfo, Progress, generate_texts, response_activations
+from alignlab.evals.persona_acts import Progress, generate_texts, response_activations
+from alignlab.evals.persona_axis import SCALE, AxisInfo
 from alignlab.evals.persona_data import DriftConversation
 from alignlab.evals.persona_score import mean_ci
 from alignlab.models.whitebox import hf_parts

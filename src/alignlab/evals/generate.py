@@ -13,78 +13,35 @@ Generated sets are written only under ``out_dir`` (never inside the alignlab pac
 into the shipped ``evals/files``), carry ``source: generated`` and a provenance record, and are
 resumable: every candidate is appended to ``candidates.jsonl`` when decided, and a rerun skips the
 scenarios already there.
+
+This module runs the pipeline and writes its files; the stages live in their own modules:
+settings in :mod:`~alignlab.evals.generate_config`, understand / ideate / vary in
+:mod:`~alignlab.evals.generate_plan`, the prompts in :mod:`~alignlab.evals.generate_prompts`,
+reading the replies in :mod:`~alignlab.evals.generate_parse`, duplicates in
+:mod:`~alignlab.evals.generate_dedupe` and the quality filter in
+:mod:`~alignlab.evals.generate_quality`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import random
 import re
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from alignlab.evals.generate_text import (
-    DedupePool,
-    default_embedder,
-    item_text,
-    packaged_reference,
-    LETTERS,
-    VARIATION_DIMENSIONS,
-    Bounds,
-    concerning_indices,
-    example_texts,
-    ideate_conv,
-    normalise,
-    parse_choice_letter,
-    parse_freeform,
-    parse_mc,
-    parse_scenarios,
-    parse_understanding,
-    selfcheck_conv,
-    static_checks,
-    understand_conv,
-    vary_conv,
-    write_conv,
-)
-from alignlab.models.base import ChatModel, GenerationConfig, can_score
+from alignlab.evals.generate_config import GEN_KINDS, GenConfig, ProgressCb, _now, _progress, _seed
+from alignlab.evals.generate_dedupe import DedupePool, default_embedder, item_text, packaged_reference
+from alignlab.evals.generate_parse import parse_freeform, parse_mc
+from alignlab.evals.generate_plan import _plan
+from alignlab.evals.generate_prompts import example_texts, write_conv
+from alignlab.evals.generate_quality import _quality, concerning_indices, resolve_selfcheck, selfcheck
+from alignlab.models.base import ChatModel, GenerationConfig
 
 __all__ = ["GEN_KINDS", "DedupePool", "GenConfig", "check_out_dir", "default_embedder", "generate_eval",
            "item_text", "packaged_reference", "resolve_selfcheck", "selfcheck", "slugify"]
-
-GEN_KINDS = ("mc", "freeform")
-ProgressCb = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class GenConfig:
-    """Knobs of the generation pipeline (the defaults suit a weak local helper)."""
-
-    near_duplicate: float = 0.8
-    """MiniLM cosine at or above which two items count as near-duplicates."""
-    bounds: Bounds = field(default_factory=Bounds)
-    """Length bounds and the option-length ratio of the quality filter."""
-    selfcheck: str = "auto"
-    """``auto`` (log-likelihood when the helper can score, else generation), ``score``,
-    ``generate`` or ``off``."""
-    selfcheck_orders: int = 2
-    """Option orders the self-check asks in (a seeded shuffle, then its reverse); the helper must
-    pick a concerning option in every one, so a helper that always answers "A" cannot pass."""
-    batch: int = 8
-    """Scenarios written per helper call (and the resume granularity)."""
-    ideate_per_call: int = 8
-    """Scenarios asked for in one ideation request."""
-    ideate_rounds: int = 4
-    """Ideation requests tried at most, until enough distinct seeds are found."""
-    temperature: float = 0.7
-    """Sampling temperature for ideation, variations and writing (understanding is greedy)."""
-    write_tokens: int = 256
-    """Token budget of one written item."""
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -124,130 +81,10 @@ def check_out_dir(out_dir: str | Path) -> Path:
     return p
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _seed(*parts: Any) -> int:
-    return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
-
-
 def _is_refusal(text: str) -> bool:
     from alignlab.judges.harm import is_refusal
 
     return is_refusal(text)
-
-
-def _progress(cb: ProgressCb | None, stage: str, total: int) -> Callable[[int], None]:
-    state = {"done": 0}
-    if cb:
-        cb(stage, 0, total)
-
-    def step(k: int) -> None:
-        state["done"] += k
-        if cb:
-            cb(stage, state["done"], total)
-    return step
-
-
-# --------------------------------------------------------------------------------- plan
-def _understand(helper: ChatModel, description: str, seed: int, cfg: GenConfig) -> dict[str, Any]:
-    gc = GenerationConfig(max_new_tokens=160, temperature=cfg.temperature, top_p=0.95,
-                          seed=_seed(seed, "understand"))
-    out = helper.generate([understand_conv(description)], gc)[0]
-    parsed = parse_understanding(out.text) if out.ok else {}
-    return {**parsed, "raw": out.text if out.ok else "", "error": out.error,
-            "parsed": all(k in parsed for k in ("counts", "does_not_count", "why"))}
-
-
-def _ideate(helper: ChatModel, description: str, n_base: int, seed: int, cfg: GenConfig,
-            step: Callable[[int], None]) -> tuple[list[str], dict[str, Any]]:
-    seeds: list[str] = []
-    seen: set[str] = set()
-    dropped: Counter[str] = Counter()
-    rounds = 0
-    while len(seeds) < n_base and rounds < cfg.ideate_rounds:
-        k = min(cfg.ideate_per_call, n_base - len(seeds) + 2)
-        conv = ideate_conv(description, k)
-        gc = GenerationConfig(max_new_tokens=40 * k + 40, temperature=cfg.temperature, top_p=0.95,
-                              seed=_seed(seed, "ideate", rounds))
-        out = helper.generate([conv], gc)[0]
-        rounds += 1
-        step(1)
-        if not out.ok:
-            dropped["helper_error"] += 1
-            continue
-        lines, bad = parse_scenarios(out.text, prompt=conv[-1]["content"])
-        dropped.update(bad)
-        for s in lines:
-            key = normalise(s)
-            if key in seen:
-                dropped["duplicate"] += 1
-            elif len(seeds) < n_base:
-                seen.add(key)
-                seeds.append(s)
-    return seeds, {"requested": n_base, "got": len(seeds), "rounds": rounds,
-                   "dropped_lines": dict(dropped)}
-
-
-def _vary(helper: ChatModel, seeds: list[str], variations: int, seed: int, cfg: GenConfig
-          ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    dims = list(VARIATION_DIMENSIONS)
-    jobs = [(b, dims[(b + j) % len(dims)]) for b in range(len(seeds)) for j in range(variations)]
-    prompts = [vary_conv(seeds[b], d) for b, d in jobs]
-    gc = GenerationConfig(max_new_tokens=90, temperature=cfg.temperature, top_p=0.95,
-                          seed=_seed(seed, "vary"))
-    outs = helper.generate(prompts, gc) if prompts else []
-    seen = {normalise(s) for s in seeds}
-    dropped: Counter[str] = Counter()
-    by_base: dict[int, list[tuple[str, str]]] = {}
-    for (b, d), conv, o in zip(jobs, prompts, outs):
-        if not o.ok:
-            dropped["helper_error"] += 1
-            continue
-        lines, bad = parse_scenarios(o.text, prompt=conv[-1]["content"])
-        text = lines[0] if lines else ""
-        reason = (next(iter(bad), "empty_output") if not text
-                  else "duplicate" if normalise(text) in seen else None)
-        if reason:
-            dropped[reason] += 1
-            continue
-        seen.add(normalise(text))
-        by_base.setdefault(b, []).append((text, d))
-    scen: list[dict[str, Any]] = []
-    for b, s in enumerate(seeds):
-        scen.append({"text": s, "variation": "base", "base": b})
-        scen += [{"text": t, "variation": d, "base": b} for t, d in by_base.get(b, [])]
-    return scen, dict(dropped)
-
-
-def _plan(helper: ChatModel, description: str, out: Path, meta: dict[str, Any], cfg: GenConfig,
-          on_progress: ProgressCb | None) -> dict[str, Any]:
-    path = out / "plan.json"
-    if path.exists():
-        plan = json.loads(path.read_text(encoding="utf-8"))
-        for k, v in meta.items():
-            if plan.get(k) != v:
-                raise ValueError(f"{path}: this folder holds a generation with {k}={plan.get(k)!r}, not "
-                                 f"{v!r}; use a new out_dir, or rerun with the same settings to resume")
-        return plan
-    understanding = _understand(helper, description, meta["seed"], cfg)
-    _progress(on_progress, "understand", 1)(1)
-    n, variations, seed = meta["n"], meta["variations"], meta["seed"]
-    n_base = math.ceil(n / (1 + variations))
-    seeds, ideation = _ideate(helper, description, n_base, seed, cfg,
-                              _progress(on_progress, "ideate", cfg.ideate_rounds))
-    scen, vary_dropped = _vary(helper, seeds, variations, seed, cfg)
-    scen = scen[:n]
-    for i, s in enumerate(scen):
-        s["index"] = i
-    ideation.update({"variations_dropped": vary_dropped, "scenarios": len(scen),
-                     "shortfall": n - len(scen)})
-    plan = {**meta, "helper": helper.identity, "created": _now(), "understanding": understanding,
-            "ideation": ideation, "scenarios": scen}
-    if scen:  # a plan without scenarios (helper errors, junk) is not kept: a rerun ideates again
-        path.write_text(json.dumps(plan, indent=1, ensure_ascii=False), encoding="utf-8")
-    return plan
 
 
 # --------------------------------------------------------------------------------- candidates
@@ -274,68 +111,6 @@ def _build_item(fields: dict[str, Any], kind: str, scen: dict[str, Any], ctx: di
     d["source"] = "generated"
     d["provenance"] = prov
     return d
-
-
-def resolve_selfcheck(helper: ChatModel, mode: str) -> str:
-    """``score`` or ``generate`` for ``auto`` (score when the helper can), else ``mode`` itself."""
-    if mode not in ("auto", "score", "generate", "off"):
-        raise ValueError(f"selfcheck must be auto, score, generate or off, not {mode!r}")
-    if mode != "auto":
-        return mode
-    return "score" if can_score(helper) else "generate"
-
-
-def selfcheck(helper: ChatModel, description: str, items: Sequence[dict[str, Any]], mode: str,
-              orders: int, seed: int) -> list[dict[str, Any]]:
-    """Ask the helper which option shows the behaviour; it must name a concerning one every time.
-
-    Returns per item ``{"mode", "orders", "picks", "agree"}``; ``picks`` are option indices (None
-    when a generated answer names no option) and ``agree`` is None when any pick is None.
-    """
-    if mode == "off" or not items:
-        return [{"mode": "off", "agree": True} for _ in items]
-    convs, shapes = [], []
-    for it in items:
-        n_opt = len(it["choices"]) if it["kind"] == "mc" else 2
-        first = list(range(n_opt))
-        random.Random(_seed(seed, "selfcheck", it["id"])).shuffle(first)
-        ords = [first, first[::-1]][:max(1, orders)]
-        for o in ords:
-            convs.append(selfcheck_conv(description, it, o))
-        shapes.append(ords)
-    if mode == "score":
-        conts = [list(LETTERS[:len(o)]) for ords in shapes for o in ords]
-        scores = helper.score(convs, conts)
-        positions: list[int | None] = [max(range(len(s)), key=lambda k: s[k]) for s in scores]
-        raw = [[round(x, 3) for x in s] for s in scores]
-    else:
-        outs = helper.generate(convs, GenerationConfig(max_new_tokens=8))
-        lens = [len(o) for ords in shapes for o in ords]
-        positions = [parse_choice_letter(c.text, k) if c.ok else None for c, k in zip(outs, lens)]
-        raw = [c.text[:40] for c in outs]
-    res, r = [], 0
-    for it, ords in zip(items, shapes):
-        picks = [None if positions[r + j] is None else o[positions[r + j]] for j, o in enumerate(ords)]
-        want = set(concerning_indices(it))
-        agree = None if any(p is None for p in picks) else all(p in want for p in picks)
-        res.append({"mode": mode, "orders": ords, "picks": picks, "raw": raw[r:r + len(ords)],
-                    "agree": agree})
-        r += len(ords)
-    return res
-
-
-def _quality(d: dict[str, Any], bounds: Bounds) -> tuple[str, str] | None:
-    """The static checks (specific reasons first), then the schema as the shipped loader reads it."""
-    from alignlab.evals.items import item_from_dict
-
-    bad = static_checks(d, bounds)
-    if bad:
-        return bad
-    try:
-        item_from_dict(d, "generated item", source="generated")
-    except ValueError as e:
-        return ("schema_invalid", str(e))
-    return None
 
 
 def _write_chunk(helper: ChatModel, chunk: list[dict[str, Any]], plan: dict[str, Any], ctx: dict[str, Any],

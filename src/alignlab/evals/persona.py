@@ -10,6 +10,11 @@ After the persona-vectors paper (Chen et al. 2025) and the "assistant axis" work
   Positions on it use the scale "1 = the default assistant's mean, 0 = the mean of the role
   personas' means" (:meth:`AxisInfo.position`).
 
+This module extracts them (:func:`persona_map`) and checks each trait direction by steering
+along it (:func:`steering_check`). Reading replies and activations is in
+:mod:`~alignlab.evals.persona_acts`, the axis and positions on it in
+:mod:`~alignlab.evals.persona_axis`.
+
 White-box only: every function here needs an in-process HF model and raises
 :class:`~alignlab.models.base.WhiteBoxRequired` otherwise.
 """
@@ -18,205 +23,30 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from alignlab.evals.persona_acts import (
+    Progress,
+    default_conversation,
+    default_layer,
+    generate_texts,
+    response_activations,
+    response_token_activations,
+)
+from alignlab.evals.persona_axis import DIRECTIONS_FILE, SCALE, AxisInfo
 from alignlab.evals.persona_data import PersonaSet
 from alignlab.evals.persona_score import (TraitScorer, auroc, auroc_ci, gap_sd, make_scorer, mean_ci,
                                           slope, slope_ci)
-from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks, n_layers
-from alignlab.models.base import GenerationConfig, Message, validate_conversation
+from alignlab.models.base import Message
+from alignlab.models.whitebox import check_layers, hf_parts, n_layers
 
-Progress = Callable[[str, int, int], None]
-SCALE = "1 = default assistant, 0 = mean of role personas"
-DIRECTIONS_FILE = "directions.safetensors"
 RESPONSES_FILE = "persona_responses.jsonl"
 """Every reply persona map generated (kind, name, split, question index, conversation, response)."""
 MAX_DEFAULT_TOKENS = 4096
-
-
-# ----------------------------------------------------------------------------------------- activations
-def response_token_activations(model, conversations: Sequence[Sequence[Message]],
-                               responses: Sequence[str], layers: Sequence[int],
-                               batch_size: int | None = None) -> dict[int, list]:
-    """Per-reply ``[tokens, d]`` block outputs over the reply's tokens, per layer (float32, CPU).
-
-    Each conversation (ending with a user turn) is rendered with the chat template and its
-    generation prompt, the reply's tokens are appended, and one forward pass (right-padded batches,
-    stopped after the deepest layer) reads the reply's positions. The end-of-turn token is not part
-    of the span. An empty reply falls back to the last prompt token (the position that chose to end).
-
-    Args:
-        model: an in-process HF model.
-        conversations: the conversation before each reply.
-        responses: the assistant replies, one per conversation.
-        layers: decoder blocks to read (layer L = output of block L = ``hidden_states[L + 1]``).
-        batch_size: rows per forward pass (default: the model's batch size).
-    """
-    import torch
-
-    hf, lm, tok = hf_parts(model)
-    layers = check_layers(lm, layers, "layers")
-    if len(conversations) != len(responses):
-        raise ValueError(f"{len(conversations)} conversations but {len(responses)} responses; "
-                         f"give one response per conversation")
-    seqs: list[list[int]] = []
-    spans: list[tuple[int, int]] = []
-    for i, (conv, resp) in enumerate(zip(conversations, responses)):
-        validate_conversation(conv, f"conversations[{i}]")
-        if conv[-1]["role"] != "user":
-            raise ValueError(f"conversations[{i}] ends with a {conv[-1]['role']} turn; pass the "
-                             f"conversation up to the user turn and the reply separately")
-        prompt = tok(hf.render(conv), add_special_tokens=False)["input_ids"][-hf.max_prompt_tokens:]
-        reply = tok(resp, add_special_tokens=False)["input_ids"] if resp else []
-        seqs.append(prompt + reply)
-        spans.append((len(prompt), len(prompt) + len(reply)) if reply else (len(prompt) - 1, len(prompt)))
-    out: dict[int, list] = {l: [None] * len(seqs) for l in layers}
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    body = base_model(lm)
-    device = next(lm.parameters()).device
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    bs = batch_size or hf.batch_size
-    with torch.inference_mode():
-        for s in range(0, len(order), bs):
-            idx = order[s:s + bs]
-            width = max(len(seqs[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, i in enumerate(idx):  # right padding: causal attention keeps pads out of real rows
-                ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
-                mask[r, :len(seqs[i])] = 1
-            position = torch.arange(width)[None].expand(len(idx), -1)
-            got: dict[int, Any] = {}
-            read = {f"resid.{l}": (lambda t, l=l: got.__setitem__(l, t)) for l in layers}
-            with hooks(lm, read=read, stop_after=layers[-1]):
-                body(input_ids=ids.to(device), attention_mask=mask.to(device),
-                     position_ids=position.to(device), use_cache=False)
-            for l in layers:
-                for r, i in enumerate(idx):
-                    a, b = spans[i]
-                    out[l][i] = got[l][r, a:b].float().cpu()
-    return out
-
-
-def response_activations(model, conversations: Sequence[Sequence[Message]], responses: Sequence[str],
-                         layers: Sequence[int], batch_size: int | None = None) -> dict[int, np.ndarray]:
-    """Per layer ``[n, d]``: each reply's mean block output over its own tokens (see
-    :func:`response_token_activations`)."""
-    toks = response_token_activations(model, conversations, responses, layers, batch_size)
-    return {l: np.stack([t.mean(0).numpy() for t in v]) if v else np.zeros((0, 0), np.float32)
-            for l, v in toks.items()}
-
-
-# ----------------------------------------------------------------------------------------- axis
-@dataclass
-class AxisInfo:
-    """The assistant axis and trait directions of one model at one layer (``persona map`` output)."""
-
-    model: str
-    layer: int
-    axis: np.ndarray
-    """default assistant mean minus the role personas' centre (not unit)."""
-    origin: np.ndarray
-    """The role personas' centre (mean of the per-role means): position 0."""
-    default_tokens: np.ndarray
-    """Per-token activations of default-assistant replies (a seeded sample), for thresholds."""
-    pca_mean: np.ndarray
-    pcs: np.ndarray
-    """``[2, d]``: PC1 (sign-aligned with the axis) and PC2 of the persona means."""
-    traits: dict[str, np.ndarray] = field(default_factory=dict)
-    default_system: str | None = None
-
-    @property
-    def unit(self) -> np.ndarray:
-        return self.axis / np.linalg.norm(self.axis)
-
-    def position(self, acts: np.ndarray) -> np.ndarray:
-        """Positions on the axis, scaled so 1 = default assistant mean, 0 = role centre."""
-        return (np.atleast_2d(acts) - self.origin) @ self.axis / float(self.axis @ self.axis)
-
-    def pc_coords(self, acts: np.ndarray) -> np.ndarray:
-        """``[n, 2]`` coordinates in the (PC1, PC2) plane of the persona map."""
-        return (np.atleast_2d(acts) - self.pca_mean) @ self.pcs.T
-
-    def save(self, out_dir: str | Path) -> Path:
-        """Write the vectors to ``out_dir/directions.safetensors``."""
-        from safetensors.numpy import save_file
-
-        tensors = {"axis": self.axis, "origin": self.origin, "default_tokens": self.default_tokens,
-                   "pca_mean": self.pca_mean, "pcs": self.pcs,
-                   **{f"trait.{k}": v for k, v in self.traits.items()}}
-        path = Path(out_dir) / DIRECTIONS_FILE
-        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(path))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> AxisInfo:
-        """From a ``persona.json`` (or the folder holding it) and the safetensors it names."""
-        from safetensors.numpy import load_file
-
-        p = Path(path)
-        if p.is_dir():
-            p = p / "persona.json"
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: not found; give the persona.json written by `alignlab persona map`")
-        try:
-            meta = json.loads(p.read_text(encoding="utf-8"))
-            vec_path = p.parent / meta.get("directions", DIRECTIONS_FILE)
-            layer = int(meta["layer"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{p}: not a persona.json from `alignlab persona map` ({e}); rerun persona map") from None
-        if not vec_path.is_file():
-            raise FileNotFoundError(f"{vec_path}: missing; persona.json names it; rerun `alignlab persona map`")
-        t = load_file(str(vec_path))
-        return cls(model=meta.get("model", ""), layer=layer, axis=t["axis"], origin=t["origin"],
-                   default_tokens=t["default_tokens"], pca_mean=t["pca_mean"], pcs=t["pcs"],
-                   traits={k[6:]: v for k, v in t.items() if k.startswith("trait.")},
-                   default_system=meta.get("default_system"))
-
-    def check_model(self, model) -> None:
-        """Raise one clear error when ``model``'s width or depth cannot hold this axis."""
-        _, lm, _ = hf_parts(model)
-        width = lm.config.get_text_config().hidden_size
-        if width != self.axis.shape[0]:
-            raise ValueError(f"the axis was made for width {self.axis.shape[0]} ({self.model}) but the "
-                             f"model has width {width}; run persona map on this model")
-        check_layers(lm, [self.layer], "axis layer")
-
-
-def default_conversation(question: str, default_system: str | None) -> list[Message]:
-    """The default assistant's conversation: the question, under ``default_system`` if there is one.
-
-    With no ``default_system`` the chat template's own default applies (SmolLM2's template inserts
-    "You are a helpful AI assistant named SmolLM, trained by Hugging Face").
-    """
-    sys_ = [{"role": "system", "content": default_system}] if default_system else []
-    return [*sys_, {"role": "user", "content": question}]
-
-
-def default_layer(model) -> int:
-    """About two thirds of the model's depth (20 of SmolLM2's 30 blocks)."""
-    _, lm, _ = hf_parts(model)
-    return min(n_layers(lm) - 1, round(2 * n_layers(lm) / 3))
-
-
-def generate_texts(model, convs: Sequence[Sequence[Message]], max_new_tokens: int,
-                   on_progress: Progress | None = None, phase: str = "responses") -> list[str]:
-    """Greedy replies, reporting ``(phase, done, total)`` as batches finish."""
-    done = [0]
-
-    def tick(k: int) -> None:
-        done[0] += k
-        if on_progress:
-            on_progress(phase, done[0], len(convs))
-
-    if on_progress:
-        on_progress(phase, 0, len(convs))
-    comps = model.generate(list(convs), GenerationConfig(max_new_tokens=max_new_tokens), progress=tick)
-    return [c.text for c in comps]
 
 
 # ----------------------------------------------------------------------------------------- the map
@@ -465,5 +295,4 @@ def steering_check(model, ps: PersonaSet, directions: dict[str, np.ndarray], lay
     return out
 
 
-__all__ = ["AxisInfo", "SCALE", "default_conversation", "default_layer", "generate_texts", "persona_map",
-           "random_unit", "response_activations", "response_token_activations", "steering_check"]
+__all__ = ["AxisInfo", "persona_map", "random_unit", "steering_check"]

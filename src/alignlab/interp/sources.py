@@ -22,7 +22,7 @@ from alignlab.models.whitebox import base_model, decoder_layers, hf_parts, hooks
 
 def token_table(store: ActivationStore, n_tokens: int, tokenizer):
     """The first ``n_tokens`` rows of ``store`` (whole contexts) as an auto-interp TokenTable."""
-    from alignlab.interp.autointerp import TokenTable
+    from alignlab.interp.autointerp_types import TokenTable
 
     ids, docs, pos = store.tokens()
     t = int(store.meta["context_len"])
@@ -133,7 +133,7 @@ def build_sources(sae, store: ActivationStore, key: str, n_tokens: int, n_latent
     """``sources`` for :func:`~alignlab.interp.autointerp.run_autointerp` and a summary of the sampling."""
     import torch
 
-    from alignlab.interp.autointerp import sparsify_dense
+    from alignlab.interp.autointerp_examples import sparsify_dense
 
     t = int(store.meta["context_len"])
     n = max(t, n_tokens // t * t)

@@ -21,8 +21,8 @@ def compute_strategy(scorecard: dict[str, Any], evidence, config, out_dir: str |
     Writes ``allocation.json``, ``progress.json`` and ``observations.json`` into ``out_dir`` when given.
     """
     from alignlab.lab.evidence import lab_observations
+    from alignlab.strategy.allocate_config import load_allocation_config
     from alignlab.strategy.evidence import allocate_with_evidence
-    from alignlab.strategy.allocate import load_allocation_config
     from alignlab.strategy.progress import ProgressInputs, parse_deadline, progress_report
 
     s = config.strategy

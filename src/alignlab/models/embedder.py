@@ -41,8 +41,8 @@ class SentenceEmbedder:
         self.params = sum(p.numel() for p in self.model.parameters())
 
     def prepare(self, text: str) -> str:
-        """The text as it is embedded (subclasses canonicalise; empty texts become a marker)."""
-        return text or "(empty)"
+        """The text as it is embedded (here: as it is; the guard's embedder canonicalises)."""
+        return text
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm float32 embeddings, one row per text."""

@@ -15,10 +15,10 @@ Importing this package registers one report writer per stage result type
 """
 
 from alignlab.report.browser import BrowserUnavailable, check_html_in_browser, open_page
-from alignlab.report.evals import (render_evals_report, render_persona_report, write_evals_report,
-                                   write_persona_report)
+from alignlab.report.evals import render_evals_report, write_evals_report
 from alignlab.report.interp import read_latents_jsonl, render_feature_browser
 from alignlab.report.lab import render_lab_report, write_lab_report
+from alignlab.report.persona import render_persona_report, write_persona_report
 from alignlab.report.redteam import render_redteam_report, write_redteam_report
 from alignlab.report.svg import bar_chart_svg, format_ci, format_pct, ladder_svg
 from alignlab.report.writers import write_report

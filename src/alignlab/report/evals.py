@@ -1,12 +1,12 @@
-"""The evaluations report: one self-contained, offline HTML page for ``alignlab eval`` and ``persona``.
+"""The evaluations report: one self-contained, offline HTML page for ``alignlab eval``.
 
 The page holds the run's header, a table and a bar chart of each suite's rate (95% CI, counts,
 unscorable items apart, judge refusals, chance and position bias of multiple-choice parts), an
-optional A/B comparison, a filterable browser of item transcripts, and the persona sections: the
-persona-space scatter, trait AUROCs and steering curves, drift trajectories and activation capping.
-Text from models or users is escaped by Jinja2's autoescape, the charts are inline SVG (``svg.py``
-and ``xy_chart_svg`` here), and the one inline script (the transcript filter, in
-``templates/evals_filter.js``) is pinned by a Content-Security-Policy hash and only writes text.
+optional A/B comparison, a filterable browser of item transcripts and, when given, the persona
+sections (prepared by :mod:`alignlab.report.persona`). Text from models or users is escaped by
+Jinja2's autoescape, the charts are inline SVG (``svg.py`` and ``charts.py``), and the page is
+drawn by :mod:`alignlab.report.evals_common` with its one inline script (the transcript filter),
+pinned by a Content-Security-Policy hash and only writing text.
 """
 
 from __future__ import annotations
@@ -20,14 +20,23 @@ from typing import Any, Sequence
 
 from markupsafe import Markup
 
-from alignlab.report.charts import (
-    _TEXT,
-    CHART_WIDTH,
-    diff_svg,
-    outcome_bar_svg,
-    xy_chart_svg,
+from alignlab.report.charts import CHART_WIDTH, diff_svg, outcome_bar_svg
+from alignlab.report.evals_common import (
+    _count,
+    _finite,
+    _fmt,
+    _fmt_ci_pp,
+    _fmt_p,
+    _fmt_pp,
+    _obj,
+    _pair,
+    _prob,
+    _rate,
+    render_page,
+    write_html,
 )
-from alignlab.report.page import TEMPLATE_DIR, clip, environment, fmt_duration, script_hash, select_shown
+from alignlab.report.persona import persona_sections
+from alignlab.report.page import clip, fmt_duration, select_shown
 from alignlab.report.svg import (
     _ROW_H,
     _TOP,
@@ -35,115 +44,17 @@ from alignlab.report.svg import (
     esc,
     num,
     bar_chart_svg,
-    format_ci,
     format_pct,
     ladder_svg,
 )
 
-
 MAX_RECORDS_SHOWN = 400
 """Item transcripts drawn at most (round-robin over suite × subtype × outcome); the rest are counted."""
-MAX_CONVERSATIONS_SHOWN = 200
-"""Drift conversations drawn (as lines and readable turns) at most."""
-PALETTE = ["#3b6fb6", "#b5473a", "#3f8f5a", "#c7881c", "#7a4fb0", "#2a8f9d", "#8a5a44", "#c2508a"]
-"""Series colours, in order of first appearance."""
-KIND_COLORS = {"default": "#1f2733", "role": "#3b6fb6", "trait+": "#c7881c", "trait-": "#2a8f9d"}
-"""Colour of each kind of point in the persona-space scatter (other kinds take PALETTE colours)."""
 OUTCOMES = {"shows": "shows behaviour", "not": "does not", "unscorable": "unscorable"}
 """Outcome of an item: behaviour true / false / null. Unscorable is never folded into either side."""
-CONDITIONS = ["none", "axis_cap", "random_cap"]
-"""Activation-capping conditions, in display order."""
 CHANCE_COLOR = "#e07b00"
 CALL_LINE = re.compile(r"^\s*CALL\s+([\w.-]+)", re.M)
 """A tool call written in an assistant message (the agentic suites' ``CALL name {json}`` lines)."""
-_SCRIPT = (TEMPLATE_DIR / "evals_filter.js").read_text(encoding="utf-8")
-
-
-# --- input checks ------------------------------------------------------------------------------
-
-def _finite(x: Any, where: str) -> float | None:
-    """``x`` as a float; None when missing or NaN; ValueError naming ``where`` when not a number."""
-    if x is None:
-        return None
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise ValueError(f"{where}: must be a number or null, got {x!r}; fix the file that produced it")
-    return float(x) if math.isfinite(x) else None
-
-
-def _prob(x: Any, where: str) -> float | None:
-    p = _finite(x, where)
-    if p is not None and not 0.0 <= p <= 1.0:
-        raise ValueError(f"{where}: must be a proportion in [0, 1] or null, got {x!r}")
-    return p
-
-
-def _pair(x: Any, where: str, unit: bool = True) -> tuple[float, float] | None:
-    """A (lo, hi) interval, checked lo <= hi (and inside [0, 1] when ``unit``); None when absent."""
-    if x is None:
-        return None
-    if not isinstance(x, (list, tuple)) or len(x) != 2:
-        raise ValueError(f"{where}: must be [lo, hi] or null, got {x!r}")
-    lo, hi = _finite(x[0], where), _finite(x[1], where)
-    if lo is None or hi is None:
-        return None
-    if lo > hi or (unit and not 0.0 <= lo <= hi <= 1.0):
-        raise ValueError(f"{where}: must satisfy {'0 <= ' if unit else ''}lo <= hi"
-                         f"{' <= 1' if unit else ''}, got {list(x)}")
-    return (lo, hi)
-
-
-def _count(x: Any, where: str) -> int:
-    if x is None:
-        return 0
-    if isinstance(x, bool) or not isinstance(x, int) or x < 0:
-        raise ValueError(f"{where}: must be a non-negative integer, got {x!r}")
-    return x
-
-
-def _obj(x: Any, where: str, what: str) -> dict[str, Any]:
-    if x is None:
-        return {}
-    if not isinstance(x, dict):
-        raise ValueError(f"{where}: must be an object ({what}), got {type(x).__name__}")
-    return x
-
-
-def _rate(d: Any, where: str) -> dict[str, Any]:
-    """A RATE dict checked and with every key present: rate, ci, k, n, n_unscorable, note."""
-    d = _obj(d, where, "rate, ci, k, n, n_unscorable")
-    r = {"rate": _prob(d.get("rate"), f"{where}.rate"), "ci": _pair(d.get("ci"), f"{where}.ci"),
-         "k": _count(d.get("k"), f"{where}.k"), "n": _count(d.get("n"), f"{where}.n"),
-         "n_unscorable": _count(d.get("n_unscorable"), f"{where}.n_unscorable")}
-    if r["k"] > r["n"]:
-        raise ValueError(f"{where}: k={r['k']} exceeds n={r['n']}; n counts decided items")
-    r["note"] = f"{r['k']}/{r['n']}" + (f", {r['n_unscorable']} unscorable" if r["n_unscorable"] else "")
-    r["pct"], r["ci_text"] = format_pct(r["rate"]), format_ci(r["ci"]).removeprefix("95% CI ") or "—"
-    return r
-
-
-def _fmt(x: Any, digits: int = 3) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
-
-
-def _fmt_p(p: float | None) -> str:
-    return "—" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
-
-
-def _fmt_pp(d: float | None) -> str:
-    return "—" if d is None else f"{100 * d:+.1f} pp"
-
-
-def _fmt_ci_pp(ci: tuple[float, float] | None) -> str:
-    return "—" if ci is None else f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f} pp"
-
-
-# --- small SVGs --------------------------------------------------------------------------------
-
-def _colors(names: Sequence[str], fixed: dict[str, str] | None = None) -> dict[str, str]:
-    fixed = fixed or {}
-    free = [n for n in dict.fromkeys(names) if n not in fixed]
-    return {**{n: PALETTE[i % len(PALETTE)] for i, n in enumerate(free)},
-            **{n: c for n, c in fixed.items() if n in names}}
 
 
 # --- suites and comparison -----------------------------------------------------------------------
@@ -324,234 +235,10 @@ def _record(i: int, r: Any) -> dict[str, Any]:
             "stratum": f"{r.get('suite')}\x1f{r.get('subtype')}\x1f{outcome}"}
 
 
-# --- persona, drift, capping ------------------------------------------------------------------
-
-def _persona(p: Any) -> dict[str, Any] | None:
-    if p is None:
-        return None
-    p = _obj(p, "persona", "persona.json")
-    axis = _obj(p.get("axis"), "persona.axis", "cos_pc1, explained_variance, ...")
-    ev = [_finite(v, "persona.axis.explained_variance") for v in axis.get("explained_variance") or []]
-    pts, kinds = [], []
-    for i, q in enumerate(p.get("points") or []):
-        q = _obj(q, f"persona.points[{i}]", "name, kind, x, y, axis")
-        x, y = (_finite(q.get(k), f"persona.points[{i}].{k}") for k in ("x", "y"))
-        if x is None or y is None:
-            continue
-        kinds.append(str(q.get("kind") or "?"))
-        a = _finite(q.get("axis"), f"persona.points[{i}].axis")
-        pts.append({"x": x, "y": y, "label": str(q.get("name") or ""), "attrs": {"kind": kinds[-1]},
-                    "tip": f"{q.get('name')} ({kinds[-1]}): PC1 {x:.3g}, PC2 {y:.3g}"
-                           + ("" if a is None else f", axis {a:.3g}")})
-    colors = _colors(kinds, KIND_COLORS)
-    for pt in pts:
-        pt["color"] = colors[pt["attrs"]["kind"]]
-    pc = [f"PC{j + 1}" + ("" if v is None else f" ({format_pct(v)} of variance)")
-          for j, v in enumerate((ev + [None, None])[:2])]
-    scatter = xy_chart_svg("Persona means on PC1 and PC2", pc[0], pc[1], points=pts,
-                           legend=list(colors.items()), chart_id="chart-persona",
-                           label_points=len(pts) <= 60, height=420) if pts else None
-    traits = []
-    for i, t in enumerate(p.get("traits") or []):
-        w = f"persona.traits[{i}]"
-        t = _obj(t, w, "name, auroc, auroc_ci, gap_sd, n_test, steer")
-        st = _obj(t.get("steer"), f"{w}.steer", "coefficients, score, ci, slope, scorer")
-        xs = [_finite(v, f"{w}.steer.coefficients") for v in st.get("coefficients") or []]
-        ys = [_finite(v, f"{w}.steer.score") for v in st.get("score") or []]
-        cis = [_pair(c, f"{w}.steer.ci", False) for c in st.get("ci") or []]
-        if len(ys) != len(xs) or (cis and len(cis) != len(xs)):
-            raise ValueError(f"{w}.steer: coefficients, score and ci must have equal lengths, got "
-                             f"{len(xs)}, {len(ys)}, {len(cis)}")
-        keep = [j for j in range(len(xs)) if xs[j] is not None and ys[j] is not None]
-        name, slope = str(t.get("name") or f"trait {i}"), _finite(st.get("slope"), f"{w}.steer.slope")
-        chart = xy_chart_svg(
-            f"{name}: slope {_fmt(slope)}", "steering coefficient",
-            f"score ({st.get('scorer') or '?'})",
-            lines=[{"xs": [xs[j] for j in keep], "ys": [ys[j] for j in keep], "color": PALETTE[0],
-                    "cls": "steer-line", "tip": name}],
-            points=[{"x": xs[j], "y": ys[j], "color": PALETTE[0], "cls": "steer-point",
-                     "tip": f"coefficient {xs[j]:g}: score {ys[j]:.3g}"} for j in keep],
-            errorbars=[{"x": xs[j], "lo": ci[0], "hi": ci[1], "color": _TEXT}
-                       for j in keep if cis and (ci := cis[j]) is not None],
-            width=360, height=240, chart_id=f"chart-steer-{i}") if keep else None
-        auroc_ci = _pair(t.get("auroc_ci"), f"{w}.auroc_ci")
-        traits.append({"name": name, "auroc": _fmt(_prob(t.get("auroc"), f"{w}.auroc")),
-                       "auroc_dc": _fmt(_prob(t.get("auroc_default_context"),
-                                              f"{w}.auroc_default_context")),
-                       "auroc_ci": "—" if auroc_ci is None else f"{auroc_ci[0]:.3f}–{auroc_ci[1]:.3f}",
-                       "gap": _fmt(_finite(t.get("gap_sd"), f"{w}.gap_sd"), 2),
-                       "n": _count(t.get("n_test"), f"{w}.n_test"), "slope": _fmt(slope),
-                       "scorer": str(st.get("scorer") or "—"),
-                       "chart": Markup(chart) if chart else None})
-    aci = _pair(axis.get("auroc_ci"), "persona.axis.auroc_ci")
-    ax = {k: _fmt(_finite(axis.get(k), f"persona.axis.{k}"))
-          for k in ("cos_pc1", "auroc_roles_vs_default", "auroc_default_context")}
-    return {"model": p.get("model"), "layer": p.get("layer"), "n_extraction": p.get("n_extraction"),
-            "n_test": p.get("n_test"), "scatter": Markup(scatter) if scatter else None,
-            "traits": traits, "cos_pc1": ax["cos_pc1"], "auroc": ax["auroc_roles_vs_default"],
-            "auroc_dc": ax["auroc_default_context"],
-            "ev": [(f"PC{j + 1}", format_pct(v)) for j, v in enumerate(ev)],
-            "auroc_ci": "" if aci is None else f"95% CI {aci[0]:.3f}–{aci[1]:.3f}",
-            "scale": str(axis.get("scale") or "")}
-
-
-def _drift(d: Any) -> dict[str, Any] | None:
-    if d is None:
-        return None
-    d = _obj(d, "drift", "drift.json")
-    convs = []
-    for i, c in enumerate((d.get("conversations") or [])[:MAX_CONVERSATIONS_SHOWN]):
-        c = _obj(c, f"drift.conversations[{i}]", "id, type, positions, turns")
-        pos = [_finite(v, f"drift.conversations[{i}].positions") for v in c.get("positions") or []]
-        turns = [{"user": clip(t.get("user"))[0], "assistant": clip(t.get("assistant"))[0],
-                  "pos": _fmt(pos[j] if j < len(pos) else None, 3)}
-                 for j, t in enumerate(c.get("turns") or []) if isinstance(t, dict)]
-        convs.append({"id": str(c.get("id", i)), "type": str(c.get("type") or "?"), "pos": pos,
-                      "turns": turns})
-    by_type = _obj(d.get("by_type"), "drift.by_type", "TYPE: {mean, lo, hi, drift, drift_ci, n}")
-    colors = _colors([c["type"] for c in convs] + list(by_type))
-    lines = [{"xs": [j for j, v in enumerate(c["pos"]) if v is not None],
-              "ys": [v for v in c["pos"] if v is not None], "color": colors[c["type"]], "width": 1,
-              "opacity": 0.35, "cls": "conv-line", "tip": f"{c['id']} ({c['type']})",
-              "attrs": {"type": c["type"], "id": c["id"]}} for c in convs]
-    bands, types = [], []
-    for t, v in by_type.items():
-        w = f"drift.by_type[{t!r}]"
-        v = _obj(v, w, "mean, lo, hi, drift, drift_ci, n")
-        mean, lo, hi = ([_finite(x, f"{w}.{k}") for x in v.get(k) or []] for k in ("mean", "lo", "hi"))
-        if mean and all(x is not None for x in mean):
-            lines.append({"xs": list(range(len(mean))), "ys": mean, "color": colors[t], "width": 3,
-                          "cls": "mean-line", "tip": f"{t}: mean", "attrs": {"type": t}})
-        if lo and len(lo) == len(hi) and all(x is not None for x in lo + hi):
-            bands.append({"xs": list(range(len(lo))), "lo": lo, "hi": hi, "color": colors[t],
-                          "attrs": {"type": t}})
-        types.append({"type": str(t), "color": colors[t], "n": _count(v.get("n"), f"{w}.n"),
-                      "drift": _fmt(_finite(v.get("drift"), f"{w}.drift")),
-                      "ci": "—" if (ci := _pair(v.get("drift_ci"), f"{w}.drift_ci", False)) is None
-                      else f"{ci[0]:.3f} to {ci[1]:.3f}"})
-    chart = xy_chart_svg("Position on the persona axis, turn by turn", "turn", "position",
-                         lines=lines, bands=bands, legend=list(colors.items()),
-                         chart_id="chart-drift", height=380) if lines else None
-    attractors = [{"centre": _fmt(_finite(a.get("centre"), f"drift.attractors[{i}].centre")),
-                   "spread": "" if a.get("spread") is None else
-                   _fmt(_finite(a.get("spread"), f"drift.attractors[{i}].spread")),
-                   "members": [str(m) for m in a.get("members") or []],
-                   "types": sorted(_obj(a.get("types"), f"drift.attractors[{i}].types",
-                                        "TYPE: count").items())}
-                  for i, a in enumerate(d.get("attractors") or []) if isinstance(a, dict)]
-    n_all = len(d.get("conversations") or [])
-    rule = _obj(d.get("attractor_selection"), "drift.attractor_selection", "k, rule").get("rule")
-    return {"model": d.get("model"), "layer": d.get("layer"), "scale": str(d.get("scale") or ""),
-            "rule": str(rule or ""),
-            "chart": Markup(chart) if chart else None, "types": types, "attractors": attractors,
-            "conversations": convs, "n_omitted": n_all - len(convs)}
-
-
-def _example_cell(v: Any, verdict: Any) -> dict[str, Any]:
-    """A condition's reply (a string, or a dict with ``response``) and its true verdict flags."""
-    flags = {**(verdict if isinstance(verdict, dict) else {}), **(v if isinstance(v, dict) else {})}
-    text = v.get("response", v.get("text", "")) if isinstance(v, dict) else v
-    return {"text": clip(text)[0], "tags": [k for k in ("harmful", "attempted", "refused")
-                                             if flags.get(k) is True]}
-
-
-def _paired_row(name: str, v: Any, w: str) -> dict[str, Any]:
-    v = _obj(v, w, "diff, diff_ci, p_value")
-    return {"name": name, "diff": _fmt_pp(_finite(v.get("diff"), f"{w}.diff")),
-            "ci": _fmt_ci_pp(_pair(v.get("diff_ci"), f"{w}.diff_ci", False)),
-            "p": _fmt_p(_prob(v.get("p_value"), f"{w}.p_value")), "n": v.get("n", "—")}
-
-
-def _capping(c: Any) -> dict[str, Any] | None:
-    if c is None:
-        return None
-    c = _obj(c, "capping", "capping.json")
-    conds = _obj(c.get("conditions"), "capping.conditions", "none / axis_cap / random_cap")
-    names = [k for k in CONDITIONS if k in conds] + [k for k in conds if k not in CONDITIONS]
-    metrics = [m for m in ("harmful", "attempted", "refused")
-               if m != "refused" or any(isinstance(conds[k], dict) and "refused" in conds[k]
-                                        for k in names)]
-    rates = {k: {m: _rate(_obj(conds[k], f"capping.conditions[{k!r}]", "harmful, attempted").get(m),
-                          f"capping.conditions[{k!r}].{m}") for m in metrics} for k in names}
-    colors = {"harmful": "#b5473a", "attempted": "#c7881c", "refused": "#3f8f5a"}
-    charts = [Markup(bar_chart_svg(
-        [(k.replace("_", " "), rates[k][m]["rate"], rates[k][m]["ci"], rates[k][m]["note"])
-         for k in names], f"{m.capitalize()} rate by condition (95% CI)", width=CHART_WIDTH,
-        color=colors[m], chart_id=f"chart-capping-{m}")) for m in metrics] if names else []
-    paired = []
-    for k, v in _obj(c.get("paired"), "capping.paired", "NAME: {diff, diff_ci, p_value}").items():
-        label, w = str(k).replace("_vs_", " vs "), f"capping.paired[{k!r}]"
-        paired.append(_paired_row(f"{label}: {_obj(v, w, 'diff').get('metric') or 'harmful'}", v, w))
-        if isinstance(v.get("attempted"), dict):
-            paired.append(_paired_row(f"{label}: attempted", v["attempted"], f"{w}.attempted"))
-    examples = [{"behavior": str(e.get("behavior") or ""), "prompt": clip(e.get("prompt"))[0],
-                 "tags": [str(e[k]) for k in ("category", "jailbreak") if e.get(k)],
-                 "cells": [(k, _example_cell(e.get(k), (e.get("verdicts") or {}).get(k)))
-                           for k in CONDITIONS]}
-                for e in c.get("examples") or [] if isinstance(e, dict)]
-    meta = [(k, c.get(k)) for k in ("model", "layer", "tau", "tau_random", "percentile", "n", "judge")
-            if c.get(k) is not None]
-    for k, v in (c.get("cap_active") or {}).items():
-        meta.append((f"{k} moved", format_pct(_prob(v, f"capping.cap_active[{k!r}]"))))
-    for k, v in (c.get("texts_identical_to_none") or {}).items():
-        meta.append((f"{k} replies identical to none", f"{v} of {c.get('n', '?')}"))
-    return {"meta": [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in meta],
-            "charts": charts, "paired": paired, "examples": examples,
-            "note": str(c.get("cap_active_note") or "")}
-
-
 # --- page ------------------------------------------------------------------------------------------
 
 def _options(values: list[str]) -> list[tuple[str, int]]:
     return sorted(Counter(v for v in values if v).items())
-
-
-def _render(results: dict[str, Any] | None, records: list[dict[str, Any]] | None, persona: Any,
-            drift: Any, capping: Any) -> str:
-    page: dict[str, Any] = {"suites": None, "compare": None, "records": None}
-    sections = {"persona": _persona(persona), "drift": _drift(drift), "capping": _capping(capping)}
-    if results is not None:
-        res = _obj(results, "results", "results.json")
-        suites = [_suite(str(k), v)
-                  for k, v in _obj(res.get("suites"), "results.suites", "NAME: suite").items()]
-        if not isinstance(records, list):
-            raise ValueError("records: must be a list of per-item records (samples.jsonl), got "
-                             f"{type(records).__name__}")
-        shown = select_shown([_record(i, r) for i, r in enumerate(records)], MAX_RECORDS_SHOWN,
-                             key="stratum")
-        evidence: dict[int, list[str]] = {}
-        for s in suites:
-            for lv, _ in s["levels"]:
-                evidence.setdefault(lv, []).append(f"{s['name']} ({s['pct']}, {s['note']})")
-        page.update(
-            title=f"Evaluation report — {res.get('model') or 'unknown model'}",
-            heading="Evaluation report", model=res.get("model") or "unknown model",
-            judge=res.get("judge") or "—", judge_caveat=res.get("judge_caveat"),
-            header=[(k, "—" if v is None else str(v)) for k, v in (
-                ("Model", res.get("model")), ("Judge", res.get("judge")), ("Run", res.get("run_id")),
-                ("Created", res.get("created")), ("alignlab", res.get("alignlab_version")),
-                ("Duration", fmt_duration(res.get("duration_s"))), ("Suites", len(suites)),
-                ("Items", f"{len(records):,}"))],
-            suites=suites, chart=Markup(suites_chart_svg(suites)) if suites else None,
-            ladder=Markup(ladder_svg({lv: "; ".join(v) for lv, v in evidence.items()}))
-            if evidence else None,
-            evidence=sorted(evidence.items()), compare=_compare(res.get("compare")), records=shown,
-            n_records=len(records), n_omitted=len(records) - len(shown),
-            suite_options=_options([r["suite"] for r in shown]),
-            subtype_options=_options([r["subtype"] for r in shown]),
-            outcome_counts=Counter(r["outcome"] for r in shown),
-            config_json=json.dumps(res.get("config") or {}, indent=2, sort_keys=True, default=str))
-    else:
-        given = [_obj(x, name, f"{name}.json") for x, name in
-                 ((persona, "persona"), (drift, "drift"), (capping, "capping")) if x is not None]
-        model = next((str(g["model"]) for g in given if g.get("model")), "unknown model")
-        layer = next((g["layer"] for g in given if g.get("layer") is not None), None)
-        page.update(title=f"Persona report — {model}", heading="Persona report", model=model,
-                    judge="—", judge_caveat=None, config_json=None,
-                    header=[("Model", model), ("Layer", "—" if layer is None else str(layer))])
-    return environment().get_template("evals.html.j2").render(
-        **page, **sections, outcomes=OUTCOMES, max_records=MAX_RECORDS_SHOWN,
-        script=Markup(_SCRIPT), script_hash=script_hash(_SCRIPT))
 
 
 def render_evals_report(results: dict[str, Any], records: list[dict[str, Any]], persona: Any = None,
@@ -560,7 +247,39 @@ def render_evals_report(results: dict[str, Any], records: list[dict[str, Any]], 
     if results is None:
         raise ValueError("results: the evals report needs the run's results.json dict; for persona "
                          "runs on their own use render_persona_report")
-    return _render(results, records, persona, drift, capping)
+    sections = persona_sections(persona, drift, capping)
+    res = _obj(results, "results", "results.json")
+    suites = [_suite(str(k), v)
+              for k, v in _obj(res.get("suites"), "results.suites", "NAME: suite").items()]
+    if not isinstance(records, list):
+        raise ValueError("records: must be a list of per-item records (samples.jsonl), got "
+                         f"{type(records).__name__}")
+    shown = select_shown([_record(i, r) for i, r in enumerate(records)], MAX_RECORDS_SHOWN,
+                         key="stratum")
+    evidence: dict[int, list[str]] = {}
+    for s in suites:
+        for lv, _ in s["levels"]:
+            evidence.setdefault(lv, []).append(f"{s['name']} ({s['pct']}, {s['note']})")
+    return render_page(dict(
+        **sections,
+        title=f"Evaluation report — {res.get('model') or 'unknown model'}",
+        heading="Evaluation report", model=res.get("model") or "unknown model",
+        judge=res.get("judge") or "—", judge_caveat=res.get("judge_caveat"),
+        header=[(k, "—" if v is None else str(v)) for k, v in (
+            ("Model", res.get("model")), ("Judge", res.get("judge")), ("Run", res.get("run_id")),
+            ("Created", res.get("created")), ("alignlab", res.get("alignlab_version")),
+            ("Duration", fmt_duration(res.get("duration_s"))), ("Suites", len(suites)),
+            ("Items", f"{len(records):,}"))],
+        suites=suites, chart=Markup(suites_chart_svg(suites)) if suites else None,
+        ladder=Markup(ladder_svg({lv: "; ".join(v) for lv, v in evidence.items()}))
+        if evidence else None,
+        evidence=sorted(evidence.items()), compare=_compare(res.get("compare")), records=shown,
+        n_records=len(records), n_omitted=len(records) - len(shown),
+        suite_options=_options([r["suite"] for r in shown]),
+        subtype_options=_options([r["subtype"] for r in shown]),
+        outcome_counts=Counter(r["outcome"] for r in shown),
+        config_json=json.dumps(res.get("config") or {}, indent=2, sort_keys=True, default=str),
+        outcomes=OUTCOMES, max_records=MAX_RECORDS_SHOWN))
 
 
 def write_evals_report(results: dict[str, Any], records: list[dict[str, Any]], path: str | Path,
@@ -586,36 +305,4 @@ def write_evals_report(results: dict[str, Any], records: list[dict[str, Any]], p
     Raises:
         ValueError: malformed input, naming the field (e.g. ``records[3].choice``).
     """
-    out = Path(path)
-    html = render_evals_report(results, records, persona, drift, capping)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
-    return out
-
-
-def render_persona_report(persona: Any = None, drift: Any = None, capping: Any = None) -> str:
-    """Render the persona report (``alignlab persona`` on its own) to an HTML string."""
-    return _render(None, None, persona, drift, capping)
-
-
-def write_persona_report(path: str | Path, persona: Any = None, drift: Any = None,
-                         capping: Any = None) -> Path:
-    """Write the persona report: the persona-space, drift and capping sections, without suites.
-
-    Args:
-        path: where to write the HTML file; parent folders are created.
-        persona: optional ``persona.json`` dict.
-        drift: optional ``drift.json`` dict.
-        capping: optional ``capping.json`` dict.
-
-    Returns:
-        The path written.
-
-    Raises:
-        ValueError: malformed input, naming the field (e.g. ``persona.traits[0].auroc``).
-    """
-    out = Path(path)
-    html = render_persona_report(persona, drift, capping)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
-    return out
+    return write_html(Path(path), render_evals_report(results, records, persona, drift, capping))

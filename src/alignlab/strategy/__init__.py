@@ -30,7 +30,8 @@ from alignlab.strategy.ladder import (
 )
 
 _LAZY = {
-    "allocate": ("AllocationConfig", "AllocationError", "allocate", "load_allocation_config"),
+    "allocate": ("allocate",),
+    "allocate_config": ("AllocationConfig", "AllocationError", "load_allocation_config"),
     "evidence": ("EvidenceError", "allocate_with_evidence", "load_evidence", "update_prior"),
     "progress": ("ProgressError", "ProgressInputs", "needed_growth", "parse_deadline", "progress_model",
                  "progress_report"),

@@ -23,15 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alignlab.strategy.allocate import (
-    N_LEVELS,
-    AllocationConfig,
-    allocate,
-    allocation_inputs,
-    expected_value,
-    normalise_prior,
-    optimise,
-)
+from alignlab.strategy.allocate import allocate, allocation_inputs, expected_value, optimise
+from alignlab.strategy.allocate_config import N_LEVELS, AllocationConfig, normalise_prior
 
 DEFAULT_EVIDENCE = Path(__file__).parent / "files" / "evidence.yaml"
 
