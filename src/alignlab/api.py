@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar, overload
 
 import alignlab.report  # noqa: F401  (registers the report writers that result.save uses)
 from alignlab.data.behaviors import Behavior, filter_behaviors, load_behaviors, load_packaged, load_prompt_file
@@ -44,6 +44,14 @@ def open_workspace(workspace: str | Path | Workspace | None = None) -> Workspace
     if isinstance(workspace, Workspace):
         return workspace
     return Workspace(workspace if workspace is not None else tempfile.mkdtemp(prefix="alignlab-"))
+
+
+@overload
+def _model(model: ChatModel | str, **options: Any) -> ChatModel: ...
+
+
+@overload
+def _model(model: ChatModel | str | None, **options: Any) -> ChatModel | None: ...
 
 
 def _model(model: ChatModel | str | None, **options: Any) -> ChatModel | None:
@@ -166,7 +174,7 @@ def run_eval(
     from alignlab.judges.rubric import make_eval_judge
 
     cfg = _config(EvalConfig, config, settings)
-    names = ",".join(suites) if isinstance(suites, (list, tuple)) else suites
+    names = suites if suites is None or isinstance(suites, str) else ",".join(suites)
     its = resolve_items(names, items, limit, cfg.seed)
     ws = open_workspace(workspace)
     jdg = make_eval_judge(judge) if isinstance(judge, str) or judge is None else judge

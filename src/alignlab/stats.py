@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar, overload
+
+T = TypeVar("T")
 
 Z95 = 1.959963984540054
 
@@ -58,9 +60,19 @@ def rate_of(values: Sequence[bool | None]) -> Rate:
                 n_unscorable=len(values) - len(decided))
 
 
+@overload
+def bootstrap_ci(values: Sequence[float], stat: Callable[[Sequence[float]], float] = ...,
+                 n_boot: int = ..., seed: int = ..., alpha: float = ...) -> tuple[float, float]: ...
+
+
+@overload
+def bootstrap_ci(values: Sequence[T], stat: Callable[[Sequence[T]], float],
+                 n_boot: int = ..., seed: int = ..., alpha: float = ...) -> tuple[float, float]: ...
+
+
 def bootstrap_ci(
-    values: Sequence[float],
-    stat: Callable[[Sequence[float]], float] = lambda xs: sum(xs) / len(xs),
+    values: Sequence[Any],
+    stat: Callable[[Sequence[Any]], float] = lambda xs: sum(xs) / len(xs),
     n_boot: int = 2000,
     seed: int = 0,
     alpha: float = 0.05,
@@ -144,11 +156,13 @@ def binary_agreement(y_true: Sequence[bool], y_pred: Sequence[bool | None]) -> d
     fn = sum(1 for a, b in pairs if a and not b)
     correct = sum(1 for a, b in pairs if a == b)
     acc = Rate(correct, len(pairs))
+    acc_ci = acc.ci
+    assert acc_ci is not None  # pairs is non-empty, so the interval exists
     return {
         "n": len(pairs),
         "n_unscorable": n_unscorable,
         "accuracy": acc.rate,
-        "accuracy_ci": list(acc.ci),
+        "accuracy_ci": list(acc_ci),
         "kappa": cohen_kappa(t, p),
         "precision": tp / (tp + fp) if tp + fp else None,
         "recall": tp / (tp + fn) if tp + fn else None,

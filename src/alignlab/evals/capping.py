@@ -193,7 +193,8 @@ def capping_experiment(model, axis_info: AxisInfo | str | Path, prompts: Sequenc
         on_progress("capping", 3 * len(convs), 3 * len(convs))
         on_progress("judging", 0, 3 * len(convs))
     conds = list(texts)
-    items = [JudgeItem(p.behavior.behavior, tuple(p.conversation), texts[c][i], p.behavior.category)
+    items = [JudgeItem(p.behavior.behavior, tuple(dict(m) for m in p.conversation), texts[c][i],
+                       p.behavior.category)
              for c in conds for i, p in enumerate(prompts)]
     verdicts = judge.judge(items)
     if on_progress:

@@ -126,10 +126,10 @@ def compare_records(
             f"[{', '.join(sb)}]; compare runs of the same suites")
     controls = ca | cb
 
-    def row_of(keys: set[tuple[str, str]]) -> tuple[Any, ...]:
+    def row_of(keys: set[tuple[str, str]]) -> tuple[list[tuple[bool, bool]], int, int, int, int, int]:
         """(pairs, a_only, b_only, neither, missing from A, missing from B) over ``keys``."""
         sh = sorted(keys & shared)
-        pairs = [(ia[k], ib[k]) for k in sh if ia[k] is not None and ib[k] is not None]
+        pairs = [(a, b) for k in sh if (a := ia[k]) is not None and (b := ib[k]) is not None]
         return (pairs, sum(1 for k in sh if ia[k] is not None and ib[k] is None),
                 sum(1 for k in sh if ia[k] is None and ib[k] is not None),
                 sum(1 for k in sh if ia[k] is None and ib[k] is None),

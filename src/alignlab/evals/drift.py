@@ -102,10 +102,10 @@ def summarise_types(records: Sequence[dict], n_boot: int = 2000, seed: int = 0,
                       "n": len(rs), "n_per_turn": n_at}
     drifts = {t: [r["positions"][-1] - r["positions"][0] for r in records if r["type"] == t] for t in out}
     if control in drifts:
-        for t in out:
-            if t != control:
-                d, ci = bootstrap_diff(drifts[control], drifts[t], n_boot=n_boot, seed=seed)
-                out[t]["drift_vs_control"], out[t]["drift_vs_control_ci"] = d, list(ci)
+        for ctype in out:
+            if ctype != control:
+                d, d_ci = bootstrap_diff(drifts[control], drifts[ctype], n_boot=n_boot, seed=seed)
+                out[ctype]["drift_vs_control"], out[ctype]["drift_vs_control_ci"] = d, list(d_ci)
     return out
 
 
@@ -154,9 +154,9 @@ def find_attractors(values: Sequence[float], ids: Sequence[str], types: Sequence
     for lab in sorted(set(labels.tolist()), key=lambda l: x[labels == l].mean()):
         idx = np.flatnonzero(labels == lab)
         counts: dict[str, int] = {}
-        for i in idx:
+        for i in idx.tolist():
             counts[types[i]] = counts.get(types[i], 0) + 1
-        groups.append({"centre": float(x[idx].mean()), "members": [ids[i] for i in idx],
+        groups.append({"centre": float(x[idx].mean()), "members": [ids[i] for i in idx.tolist()],
                        "types": counts, "spread": float(x[idx].std())})
     rule = (f"k-means on the final positions (mean of the last 2 turns), k in 2..{k_max} by silhouette; "
             f"one cluster when the best silhouette is below {min_silhouette}")

@@ -248,7 +248,9 @@ def write_inspect_log(results: Mapping[str, Any], records: Sequence[Mapping[str,
         metadata={"alignlab_run_id": run_id, "stage": results.get("stage", "evals"),
                   "judge": results.get("judge"), "judge_caveat": results.get("judge_caveat"),
                   "config": cfg, "suites": suites},
-        scorers=[{"name": SCORER, "options": {"judge": results.get("judge")}}],  # EvalScorer is private
+        # EvalScorer is private (inspect_ai.log._log); pydantic validates this dict into one, which
+        # EvalSpec's annotation (list[EvalScorer]) does not express.
+        scorers=[{"name": SCORER, "options": {"judge": results.get("judge")}}],  # type: ignore[list-item]
     )
     log = EvalLog(
         status="success", eval=spec,

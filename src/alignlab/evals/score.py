@@ -20,10 +20,10 @@ import json
 import random
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from alignlab.evals.items import EvalItem
-from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
+from alignlab.models.base import ChatModel, GenerationConfig, Message, can_score, msg
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MC_INSTRUCTION = "Answer with the letter of your choice, for example (A)."
@@ -68,6 +68,7 @@ def assign_orders(items: Sequence[EvalItem], seed: int) -> dict[str, list[int]]:
         for j, it in enumerate(sorted(its, key=lambda x: x.id)):
             n = len(it.choices)
             key_opt = it.matching[0] if it.kind == "mc" else it.correct
+            assert key_opt is not None  # item_from_dict requires 'correct' on pushback items
             rng = random.Random(_h(seed, it.suite, it.id))
             rest = [i for i in range(n) if i != key_opt]
             rng.shuffle(rest)
@@ -109,7 +110,7 @@ def _choose(model: ChatModel, convs: list[list], ns: list[int], logprob: bool,
         scores = model.score(convs, [[f"({LETTERS[i]}" for i in range(n)] for n in ns])
         return [(max(range(len(s)), key=s.__getitem__), list(s), None, None) for s in scores]
     comps = model.generate(convs, GenerationConfig(max_new_tokens=24, temperature=0.0))
-    out = []
+    out: list[tuple[int | None, list[float] | None, str | None, str | None]] = []
     for comp, n in zip(comps, ns):
         if not comp.ok:
             out.append((None, None, "", "target error"))
@@ -160,6 +161,7 @@ def score_pushback(model: ChatModel, items: Sequence[EvalItem], orders: dict[str
     recs = []
     for k, (it, s, conv, (c1, lp1, t1, why1)) in enumerate(zip(items, shown, convs, first)):
         r = _base_record(it)
+        assert it.correct is not None  # item_from_dict requires 'correct' on pushback items
         correct = orders[it.key].index(it.correct)
         r.update(choices=s, matching=[], correct=correct, first_choice=c1, first_logprobs=lp1,
                  scoring="logprob" if logprob else "generate")
@@ -292,7 +294,8 @@ def detected(item: EvalItem, calls: Sequence[dict]) -> bool:
 
 def score_agentic(model: ChatModel, items: Sequence[EvalItem], judge, config: EvalConfig) -> list[dict]:
     gcfg = GenerationConfig(max_new_tokens=config.max_new_tokens, temperature=0.0)
-    convs = [[msg("system", agentic_system(it))] for it in items]
+    # Transcripts: Messages, plus tool results that carry a "tool" key (merge_roles drops it).
+    convs: list[list[Mapping[str, Any]]] = [[msg("system", agentic_system(it))] for it in items]
     pending = [list(it.turns) for it in items]
     actions: list[list[dict]] = [[] for _ in items]
     errors: list[str | None] = [None] * len(items)
@@ -336,6 +339,6 @@ def score_agentic(model: ChatModel, items: Sequence[EvalItem], judge, config: Ev
     return recs
 
 
-def merge_roles(transcript: list[dict]) -> list[dict]:
+def merge_roles(transcript: Sequence[Mapping[str, Any]]) -> list[Message]:
     """A transcript with tool results kept as user messages (what chat templates accept)."""
     return [{"role": m["role"], "content": m["content"]} for m in transcript]

@@ -75,7 +75,7 @@ def _detector_verdicts(rows: Sequence[dict]) -> list[bool]:
     return out
 
 
-def _agreement(labels: list[bool], preds: list[bool | None]) -> dict[str, Any]:
+def _agreement(labels: list[bool], preds: Sequence[bool | None]) -> dict[str, Any]:
     rep = binary_agreement(labels, preds)
     rep["base_rate"] = sum(labels) / len(labels) if labels else None
     return rep

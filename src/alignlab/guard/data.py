@@ -20,7 +20,7 @@ import random
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, cast
 
 from alignlab.data.behaviors import Behavior
 from alignlab.guard.constitution import Constitution
@@ -206,7 +206,8 @@ def augment(conv_text: str, category: str, names: Sequence[str], rng: random.Ran
         attack = get_attack(name)
         b = Behavior(id="aug", behavior=conv_text, category=category)
         variant = rng.randrange(attack.n_variants)  # type: ignore[attr-defined]
-        out.append((f"augment:{name}", [dict(m) for m in attack.build(b, rng, variant)]))  # type: ignore[attr-defined]
+        conv = attack.build(b, rng, variant)  # type: ignore[attr-defined]
+        out.append((f"augment:{name}", [cast(Message, dict(m)) for m in conv]))
     return out
 
 
@@ -307,7 +308,7 @@ def examples_from_run(records: Iterable[tuple[str, dict[str, Any]]], run_id: str
                 continue
             complied = bool(v.get("attempted") or v.get("harmful"))
             out.append(Example(id=_h(run_id, key, i)[:16], group=group, category=r["category"],
-                               label=1, conversation=[dict(m) for m in a["conversation"]],
+                               label=1, conversation=[cast(Message, dict(m)) for m in a["conversation"]],
                                source=f"run:{run_id}", response=a["response"],
                                response_label=int(complied), meta={"attack": r.get("attack")}))
     return out

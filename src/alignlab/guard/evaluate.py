@@ -12,7 +12,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from alignlab.judges.types import Judge, JudgeItem
 from alignlab.redteam.metrics import behavior_outcomes
 from alignlab.stats import Rate, bootstrap_diff, mcnemar_p, rate_of
 from alignlab.store import Workspace
+
+K = TypeVar("K")
 
 
 @dataclass
@@ -59,7 +61,7 @@ def _run_records(ws: Workspace, run_id: str) -> tuple[list[dict[str, Any]], list
     return [r for _, r in run.records("attack|")], [r for _, r in run.records("benign|")]
 
 
-def _paired(u: dict[str, bool | None], g: dict[str, bool | None]) -> dict[str, Any]:
+def _paired(u: dict[K, bool | None], g: dict[K, bool | None]) -> dict[str, Any]:
     keys = [k for k in u if u[k] is not None and g.get(k) is not None]
     if not keys:
         return {"n_paired": 0}
@@ -127,11 +129,11 @@ def run_guard_eval(
     bl_convs = [user(p) for _, _, p in borderline]
     bl: dict[str, list] = {}
     bl_blocks: list[bool] = []
-    bl_rows = [{"id": i, "category": cat, "prompt": p} for i, cat, p in borderline]
+    bl_rows: list[dict[str, Any]] = [{"id": i, "category": cat, "prompt": p} for i, cat, p in borderline]
     if bl_convs:
         for name, model in (("unguarded", cached_target or target), ("guarded", guarded)):
             outs = model.generate(bl_convs, gcfg)
-            verdicts = judge.judge([JudgeItem(p, tuple(c), o.text, cat)
+            verdicts = judge.judge([JudgeItem(p, tuple(dict(m) for m in c), o.text, cat)
                                     for (_, cat, p), c, o in zip(borderline, bl_convs, outs)])
             bl[name] = [True if _blocked(o.meta) else v.refused for o, v in zip(outs, verdicts)]
             for row, o, refused in zip(bl_rows, outs, bl[name]):
@@ -189,7 +191,7 @@ def run_guard_eval(
     # Plain requests are the base of the training data, so ``direct`` counts as seen.
     seen = set(guard.config.get("augment_attacks") or DEFAULT_AUGMENT) | {"direct"}
 
-    def split_asr(res: dict, which: bool) -> dict[str, Any]:
+    def split_asr(res: Mapping[str, Any], which: bool) -> dict[str, Any]:
         names = [a for a in res["by_attack"] if (a in seen) == which]
         def tot(f: str, part: str) -> int:
             return sum(res["by_attack"][a][f][part] for a in names)
@@ -318,7 +320,8 @@ def _classifier_metrics(guard: Guard, target: ChatModel, attack_records: Sequenc
     out: dict[str, Any] = {}
     if guard.uses_embed and guard.has("embed.input"):
         h = guard.heads["embed.input"]
-        out["embed.input"] = classifier_metrics(y, h.score(guard.embedder.input_features(convs)), h.threshold)
+        out["embed.input"] = classifier_metrics(y.tolist(), h.score(guard.embedder.input_features(convs)).tolist(),
+                                                h.threshold)
         if guard.has("embed.output") and resp:
             hs = guard.heads["embed.output"]
             streams = [stream_cuts(t, guard.chunk_tokens)[1] for _, t in resp]
@@ -331,7 +334,7 @@ def _classifier_metrics(guard: Guard, target: ChatModel, attack_records: Sequenc
 
         af = ActivationFeatures(target, guard.layers)
         h = guard.heads["probe.input"]
-        out["probe.input"] = classifier_metrics(y, h.score(af.input_features(convs)), h.threshold)
+        out["probe.input"] = classifier_metrics(y.tolist(), h.score(af.input_features(convs)).tolist(), h.threshold)
         if guard.has("probe.output") and resp:
             hs = guard.heads["probe.output"]
             per = af.output_prefix_features([c for c, _ in resp], [t for _, t in resp], guard.chunk_tokens)
@@ -342,7 +345,9 @@ def _classifier_metrics(guard: Guard, target: ChatModel, attack_records: Sequenc
 
 def _examples(ws: Workspace, results: dict[str, Any], k: int = 12) -> dict[str, list[dict]]:
     """Blocked attacks, missed attacks (still harmful or attempted), and benign prompts refused."""
-    blocked, missed, benign_refused = [], [], []
+    blocked: list[dict[str, Any]] = []
+    missed: list[dict[str, Any]] = []
+    benign_refused: list[dict[str, Any]] = []
     for _, r in ws.read_run(results["runs"]["guarded"]).records("attack|"):
         for a in r["attempts"]:
             g = (a.get("meta") or {}).get("guard") or {}

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -126,7 +126,7 @@ class ActivationFeatures:
         import torch
 
         pad = self.model.tokenizer.pad_token_id
-        out: list[np.ndarray] = [None] * len(seqs)  # type: ignore[list-item]
+        out: list[Any] = [None] * len(seqs)  # an array per sequence, or a pair with_prompt
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]), reverse=True)
         with torch.inference_mode():
             for s in range(0, len(order), self.batch_size):

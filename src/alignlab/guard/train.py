@@ -203,14 +203,14 @@ def train_guard(examples: Sequence[Example], config: TrainConfig, target=None,
             dim = xin.shape[1]
             per = [p if len(p) else np.zeros((1, dim), np.float32) for p in per]
             rx = np.concatenate(per)
-            owner = np.array([u for u, p in enumerate(per) for _ in range(len(p))])
+            row_owner = np.array([u for u, p in enumerate(per) for _ in range(len(p))])
             offs = np.cumsum([0] + [len(p) for p in per])
 
             def probe_stream(h: LinearHead, units: np.ndarray) -> np.ndarray:
                 sc = h.score(rx)
                 return np.array([sc[offs[u]:offs[u + 1]].max() for u in units])
 
-            fit_output(rx, owner, "probe.output", probe_stream)
+            fit_output(rx, row_owner, "probe.output", probe_stream)
         if config.backbone == "cascade":
             for stage, lab, unit_fit, unit_te in (("input", y, fit, te),
                                                   *((("output", ry, fit[wr], te[wr]),) if with_resp else ())):
@@ -245,7 +245,7 @@ def _cascade_metrics(probe: np.ndarray, embed: np.ndarray, y: np.ndarray, band: 
     lo, hi = band
     unsure = (probe > lo) & (probe <= hi)
     blocked = (probe > hi) | (unsure & (embed > embed_thr))
-    m = classifier_metrics(y, blocked.astype(float), 0.5)
+    m = classifier_metrics(y.tolist(), blocked.astype(float).tolist(), 0.5)
     for k in ("roc", "pr", "auroc", "auprc", "tpr_at_1pct_fpr"):
         m.pop(k, None)
     m["escalated"] = int(unsure.sum())

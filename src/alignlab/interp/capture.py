@@ -140,8 +140,9 @@ def capture(model, docs: Iterable[Doc], out: str | Path, config: CaptureConfig,
             with hooks(lm, read=read, stop_after=layers[-1]):
                 body(input_ids=ids, use_cache=False)
             flat = {k: v.reshape(-1, d_model) for k, v in got.items()}
-            writer.add(flat, *(list(chain.from_iterable(c[j] for c in batch)) for j in range(3)),
-                       contexts=len(batch))
+            token_ids, doc_ids, positions = (list(chain.from_iterable(c[j] for c in batch))
+                                             for j in range(3))
+            writer.add(flat, token_ids, doc_ids, positions, contexts=len(batch))
             for c in batch:
                 for src, n in c[3].items():
                     counts[src] = counts.get(src, 0) + n

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from alignlab.errors import AlignlabError
 import ast
+import email.message
 import json
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, cast
 
 
 class CorpusError(AlignlabError, ValueError):
@@ -145,14 +146,21 @@ def package_descriptions() -> Iterator[Doc]:
     """Long descriptions (READMEs) of the installed Python packages."""
     from importlib import metadata
 
+    def meta(dist: metadata.Distribution) -> email.message.Message:
+        # At runtime ``Distribution.metadata`` is an email.message.Message; the stubs type it as the
+        # narrower PackageMetadata protocol, which lacks ``get`` (before 3.12) and ``get_payload``.
+        return cast(email.message.Message, dist.metadata)
+
     seen = set()
-    dists = sorted(metadata.distributions(), key=lambda d: (d.metadata.get("Name") or "").lower())
+    dists = sorted(metadata.distributions(), key=lambda d: (meta(d).get("Name") or "").lower())
     for dist in dists:
-        name = (dist.metadata.get("Name") or "").lower()
+        m = meta(dist)
+        name = (m.get("Name") or "").lower()
         if name in seen:
             continue
         seen.add(name)
-        text = dist.metadata.get_payload() or dist.metadata.get("Description") or ""
+        payload = m.get_payload()  # the body; a str, as metadata is never multipart
+        text = (payload if isinstance(payload, str) else None) or m.get("Description") or ""
         if len(text) > 200:
             yield Doc(text, "package-readmes")
 

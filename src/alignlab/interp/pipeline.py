@@ -41,6 +41,7 @@ def evaluate_sae(sae_dir: str | Path, store, model=None, tokens: int = 200_000, 
     res = reconstruction_metrics(s, store, key, max_tokens=tokens, split="heldout")
     res.pop("density", None)
     if model is not None and ce_contexts:
+        assert s.cfg.hook_layer is not None  # else store.check_key rejected key "resid.None" above
         res.update(ce_metrics(model, s, s.cfg.hook_layer, store, n_contexts=ce_contexts,
                               progress=(lambda a, b: progress("CE splice", a, b)) if progress else None))
     res.update({"sae": str(d), "acts": str(store.path), "key": key,

@@ -18,11 +18,14 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks
+
+if TYPE_CHECKING:
+    from alignlab.heads import LinearHead
 
 
 class ProbeDataError(AlignlabError, ValueError):
@@ -95,7 +98,7 @@ def token_activations(model, texts: Sequence[str], layers: Sequence[int], batch_
             for r, i in enumerate(idx):
                 ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
                 mask[r, :len(seqs[i])] = 1
-            got: dict[str, torch.Tensor] = {}
+            got: dict[int, torch.Tensor] = {}
             read = {f"resid.{l}": (lambda t, l=l: got.__setitem__(l, t)) for l in layers}
             with hooks(lm, read=read, stop_after=layers[-1]):
                 body(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
@@ -141,7 +144,7 @@ def split_rows(rows: Sequence[LabelledText], test_frac: float = 0.25, seed: int 
 
 
 def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-              c: float = 0.5, seed: int = 0) -> tuple[object, dict]:
+              c: float = 0.5, seed: int = 0) -> tuple[LinearHead, dict]:
     """Fit on train, measure on test: accuracy (Wilson CI), AUROC (bootstrap CI), counts."""
     from alignlab.heads import classifier_metrics, train_head
     from alignlab.stats import bootstrap_ci, wilson
@@ -174,7 +177,7 @@ def direction_of(head) -> np.ndarray:
 
 def train_probes(model, rows: Sequence[LabelledText], layers: Sequence[int], pool: str = "mean",
                  c: float = 0.5, seed: int = 0, test_frac: float = 0.25,
-                 batch_size: int = 8) -> tuple[dict[int, object], dict]:
+                 batch_size: int = 8) -> tuple[dict[int, LinearHead], dict]:
     """One probe per layer on the same train/test split; returns heads and a results dict."""
     train, test = split_rows(rows, test_frac=test_frac, seed=seed)
     feats = pooled_activations(model, [r.text for r in rows], layers, pool=pool, batch_size=batch_size)
@@ -188,7 +191,7 @@ def train_probes(model, rows: Sequence[LabelledText], layers: Sequence[int], poo
                    "model": getattr(model, "identity", "?")}
 
 
-def save_probes(heads: dict[int, object], results: dict, out: str | Path) -> Path:
+def save_probes(heads: dict[int, LinearHead], results: dict, out: str | Path) -> Path:
     """Write probes.safetensors (head tensors and raw-space directions per layer) and results.json."""
     import torch
     from safetensors.torch import save_file

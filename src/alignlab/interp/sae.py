@@ -152,6 +152,7 @@ class SAE(torch.nn.Module):
         """Latent activations ``[..., d_sae]`` (dense, mostly zeros)."""
         pre = self.pre_acts(x)
         if self.cfg.arch == "topk":
+            assert self.cfg.k is not None  # SAEConfig requires k for topk
             vals, idx = pre.topk(self.cfg.k, dim=-1, sorted=False)
             return torch.zeros_like(pre).scatter_(-1, idx, vals.relu())
         if self.cfg.arch == "jumprelu":
@@ -226,7 +227,7 @@ def load_sae(path: str | Path) -> SAE:
             p.copy_(state[name].to(p.dtype))
         if cfg.arch == "topk" and raw.get("rescale_acts_by_decoder_norm"):
             norms = sae.W_dec.norm(dim=-1).clamp(min=1e-8)
-            sae.W_dec /= norms[:, None]
-            sae.W_enc *= norms[None, :]
-            sae.b_enc *= norms
+            sae.W_dec.div_(norms[:, None])
+            sae.W_enc.mul_(norms[None, :])
+            sae.b_enc.mul_(norms)
     return sae

@@ -31,13 +31,13 @@ class _Section(BaseModel):
 class RedteamStage(_Section):
     """The first red-team, on the half of the packaged behaviors guards may learn from."""
 
-    limit: int | None = Field(27, ge=1)
+    limit: int | None = Field(default=27, ge=1)
     """Pool behaviors, stratified over categories (None: all 81)."""
     attacks: list[str] = ["direct", "persona", "refusal_suppression", "prefix_injection", "fiction", "base64",
                           "many_shot"]
     """Attack names (see ``alignlab redteam --list-attacks``), or one group name: templates, llm, all."""
-    budget: int = Field(1, ge=1)
-    max_new_tokens: int = Field(64, ge=1)
+    budget: int = Field(default=1, ge=1)
+    max_new_tokens: int = Field(default=64, ge=1)
 
 
 class JudgesStage(_Section):
@@ -54,16 +54,16 @@ class GuardStage(_Section):
     """embed, probe or cascade."""
     constitution: str | None = None
     """A constitution file (None: the packaged default)."""
-    generate: int = Field(DataConfig.generate_per_side, ge=0)
+    generate: int = Field(default=DataConfig.generate_per_side, ge=0)
     """Helper-written requests per category and side (0: the constitution's examples only)."""
     paraphrase: bool = DataConfig.paraphrases
-    augment_per_query: int = Field(DataConfig.augment_per_query, ge=0)
-    response_tokens: int = Field(DataConfig.response_tokens, ge=0)
-    respond_wrapped: int = Field(DataConfig.respond_wrapped, ge=0)
+    augment_per_query: int = Field(default=DataConfig.augment_per_query, ge=0)
+    response_tokens: int = Field(default=DataConfig.response_tokens, ge=0)
+    respond_wrapped: int = Field(default=DataConfig.respond_wrapped, ge=0)
     """Wrapped versions per request that the target answers too (output-classifier data under
     jailbreak templates; a value above ``augment_per_query`` answers every copy)."""
-    fpr: float = Field(TrainConfig.fpr, gt=0, lt=1)
-    cascade_recall: float = Field(TrainConfig.cascade_recall, gt=0, le=1)
+    fpr: float = Field(default=TrainConfig.fpr, gt=0, lt=1)
+    cascade_recall: float = Field(default=TrainConfig.cascade_recall, gt=0, le=1)
     pool_behaviors: bool = False
     """Train on every behavior of the packaged pool half too (81 restricted requests and their 81
     benign counterparts), not only those the red-team ran."""
@@ -78,22 +78,22 @@ class GuardStage(_Section):
 class ReattackStage(_Section):
     """The guarded target attacked again on held-out behaviors (``guard eval``)."""
 
-    limit: int | None = Field(18, ge=1)
+    limit: int | None = Field(default=18, ge=1)
     """Held-out behaviors, stratified (None: all 81)."""
     attacks: list[str] = ["direct", "persona", "refusal_suppression", "prefix_injection", "fiction", "base64",
                           "many_shot", "authority", "leetspeak"]
     adaptive: list[str] = ["pair"]
     """Attacker-model attacks run against the guarded target (they see its refusals); [] for none."""
-    adaptive_limit: int | None = Field(9, ge=1)
+    adaptive_limit: int | None = Field(default=9, ge=1)
     """Held-out behaviors the adaptive attacks run on (a stratified subset; None: all of ``limit``)."""
-    adaptive_budget: int = Field(3, ge=1)
+    adaptive_budget: int = Field(default=3, ge=1)
     """Target queries per adaptive attack and behavior."""
-    attacker_max_new_tokens: int = Field(96, ge=8)
+    attacker_max_new_tokens: int = Field(default=96, ge=8)
     """Length of each prompt the attacker writes."""
-    budget: int = Field(1, ge=1)
-    max_new_tokens: int = Field(64, ge=1)
-    latency_samples: int = Field(8, ge=0)
-    borderline: int | None = Field(36, ge=0, le=45)
+    budget: int = Field(default=1, ge=1)
+    max_new_tokens: int = Field(default=64, ge=1)
+    latency_samples: int = Field(default=8, ge=0)
+    borderline: int | None = Field(default=36, ge=0, le=45)
     """Borderline prompts for over-refusal, from the set's evaluation half, stratified by category
     (None: all 45)."""
 
@@ -102,12 +102,12 @@ class EvalsStage(_Section):
     """Behavioural suites."""
 
     suites: list[str] = ["all"]
-    limit: int | None = Field(12, ge=1)
+    limit: int | None = Field(default=12, ge=1)
     """Items per suite, stratified (None: every item)."""
     judge: str = "helper"
     """Judge of free-form items: 'helper', 'target', a model spec, or 'none' (then they are unscorable)."""
-    max_new_tokens: int = Field(64, ge=1)
-    max_steps: int = Field(3, ge=1)
+    max_new_tokens: int = Field(default=64, ge=1)
+    max_steps: int = Field(default=3, ge=1)
 
 
 class InterpStage(_Section):
@@ -115,21 +115,21 @@ class InterpStage(_Section):
 
     layer: int | None = None
     """Decoder block (None: the middle one)."""
-    tokens: int = Field(131072, ge=1024)
+    tokens: int = Field(default=131072, ge=1024)
     """Tokens captured from the offline default corpus (a twentieth is held out)."""
-    transcripts: int = Field(32, ge=0)
+    transcripts: int = Field(default=32, ge=0)
     """Chat transcripts of the target in the corpus."""
-    expansion: int = Field(8, ge=1)
-    k: int = Field(32, ge=1)
-    batch_size: int = Field(1024, ge=16)
-    ce_contexts: int = Field(16, ge=0)
+    expansion: int = Field(default=8, ge=1)
+    k: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=1024, ge=16)
+    ce_contexts: int = Field(default=16, ge=0)
     explainer: str = "lexical"
     """'lexical' (no model: the most-marked tokens), 'helper', 'target' or a model spec."""
     scorer: str = "lexical"
-    n_latents: int = Field(100, ge=1)
-    n_neurons: int = Field(50, ge=0)
-    n_random: int = Field(50, ge=0)
-    context_tokens: int = Field(65536, ge=1024)
+    n_latents: int = Field(default=100, ge=1)
+    n_neurons: int = Field(default=50, ge=0)
+    n_random: int = Field(default=50, ge=0)
+    context_tokens: int = Field(default=65536, ge=1024)
     """Tokens the auto-interp windows are drawn from."""
 
 
@@ -138,16 +138,16 @@ class StrategyStage(_Section):
 
     allocation: str | None = None
     """An allocation config YAML (None: the packaged default)."""
-    transfer: float | None = Field(None, ge=0, le=1)
+    transfer: float | None = Field(default=None, ge=0, le=1)
     """Tempering weight of the lab's evidence (None: the evidence file's default)."""
     preference_trained: bool | None = None
     """Whether the target was preference-trained (RLHF/DPO), for the sycophancy evidence (None: known
     for the embedded models, else the evidence is not applied)."""
     growth: list[float] = [0.2, 0.5]
-    done: float = Field(0.1, gt=0, lt=1)
-    done_factor: float = Field(2.5, ge=1)
+    done: float = Field(default=0.1, gt=0, lt=1)
+    done_factor: float = Field(default=2.5, ge=1)
     deadline: str = "10"
-    samples: int = Field(200, ge=0)
+    samples: int = Field(default=200, ge=0)
 
 
 class LabConfig(_Section):
@@ -160,7 +160,7 @@ class LabConfig(_Section):
     judge: str = "heuristic"
     """Red-team judge: 'heuristic' or a model spec."""
     seed: int = 0
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(default=32, ge=1)
     stages: list[str] = list(STAGES)
     """Stages to run (in the fixed order); the others are skipped and reported as not run."""
     redteam: RedteamStage = Field(default_factory=RedteamStage)

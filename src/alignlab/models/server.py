@@ -231,7 +231,7 @@ def parse_chat_request(body: Any) -> tuple[list[Message], GenerationConfig]:
 
 def chat_completion_json(c: Completion, model_name: str, logprobs: bool) -> dict[str, Any]:
     """An OpenAI ``chat.completion`` object for one Completion."""
-    lp = None
+    lp: dict[str, Any] | None = None
     if logprobs and c.logprobs is not None:
         lp = {"content": [{"token": "", "logprob": float(x), "bytes": None, "top_logprobs": []}
                           for x in c.logprobs]}

@@ -93,8 +93,8 @@ def hooks(lm, *, read: dict[str, Callable] | None = None, edit: dict[int, Callab
             if site not in ("resid", "mlp_out"):
                 raise ValueError(f"unknown site {site!r}; use resid or mlp_out")
             handles.append(module.register_forward_hook(lambda m, i, o, fn=fn: fn(_hidden(o))))
-        for layer, fn in (edit or {}).items():
-            handles.append(blocks[layer].register_forward_hook(
+        for edit_layer, fn in (edit or {}).items():
+            handles.append(blocks[edit_layer].register_forward_hook(
                 lambda m, i, o, fn=fn: _replace(o, fn(_hidden(o)))))
         if stop_after is not None:
             def stop(m, i, o):

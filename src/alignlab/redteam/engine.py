@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from alignlab import __version__
 from alignlab.data.behaviors import Behavior
@@ -23,7 +23,7 @@ from alignlab.redteam.driver import drive
 from alignlab.redteam.metrics import compute_metrics
 from alignlab.redteam.result import RedteamResult
 from alignlab.judges.types import Judge, JudgeItem
-from alignlab.redteam.types import Attack, AttackContext, AttackResult, Attempt, Call
+from alignlab.redteam.types import Attack, AttackContext, AttackResult, AttackStream, Attempt, Call
 from alignlab.store import Run, Workspace
 
 
@@ -65,13 +65,14 @@ def _record(behavior: Behavior, attack: Attack, res: AttackResult, budget: int) 
     }
 
 
-def _benign_stream(b: Behavior) -> Iterator:
+def _benign_stream(b: Behavior) -> AttackStream:
     """Send the benign counterpart once and judge it (its ``refused`` gives over-refusal)."""
     conv = user(b.benign)
     comp = (yield Call("target", [conv]))[0]
-    verdict = (yield Call("judge", [JudgeItem(b.benign, tuple(conv), comp.text, b.category)]))[0]
-    return AttackResult(attempts=[Attempt(conv, comp.text, verdict, comp.completion_tokens,
-                                          comp.prompt_tokens, comp.meta)])
+    verdict = (yield Call("judge", [JudgeItem(b.benign, tuple(dict(m) for m in conv), comp.text,
+                                              b.category)]))[0]
+    return AttackResult(attempts=[Attempt([dict(m) for m in conv], comp.text, verdict,
+                                          comp.completion_tokens, comp.prompt_tokens, comp.meta)])
 
 
 def run_redteam(

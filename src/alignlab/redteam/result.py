@@ -38,7 +38,7 @@ class RedteamResult(Result):
     def asr_ci(self) -> tuple[float, float] | None:
         """95% Wilson interval of ``asr``."""
         ci = self.data.get("asr_ci")
-        return tuple(ci) if ci else None  # type: ignore[return-value]
+        return tuple(ci) if ci else None
 
     @property
     def compliance_rate(self) -> float | None:

@@ -144,8 +144,8 @@ def xy_chart_svg(title: str, xlabel: str, ylabel: str, *, lines: Sequence[dict] 
         out.append(f'<polygon class="{esc(b.get("cls", "band"))}"{attrs(b)} points="{" ".join(pts)}" '
                    f'fill="{esc(b["color"])}" fill-opacity="0.16" stroke="none"/>')
     for ln in lines:
-        pts = " ".join(f"{px(x)},{py(y)}" for x, y in zip(ln["xs"], ln["ys"]))
-        out.append(f'<polyline class="{esc(ln.get("cls", "line"))}"{attrs(ln)} points="{pts}" '
+        line_pts = " ".join(f"{px(x)},{py(y)}" for x, y in zip(ln["xs"], ln["ys"]))
+        out.append(f'<polyline class="{esc(ln.get("cls", "line"))}"{attrs(ln)} points="{line_pts}" '
                    f'fill="none" stroke="{esc(ln["color"])}" stroke-width="{ln.get("width", 2)}" '
                    f'stroke-opacity="{ln.get("opacity", 1)}"><title>{esc(ln.get("tip", ""))}</title>'
                    "</polyline>")
@@ -162,13 +162,13 @@ def xy_chart_svg(title: str, xlabel: str, ylabel: str, *, lines: Sequence[dict] 
                    f'<circle cx="{px(p["x"])}" cy="{py(p["y"])}" r="4.5" fill="{esc(p["color"])}" '
                    'stroke="#fff" stroke-width="1"/>')
         if label_points and p.get("label"):
-            right = float(px(p["x"])) > left + pw * 0.75  # keep labels inside the plot
-            anchor = "end" if right else "start"
-            out.append(f'<text class="point-label" x="{num(float(px(p["x"])) + (-6 if right else 6))}"'
+            flip = float(px(p["x"])) > left + pw * 0.75  # keep labels inside the plot
+            anchor = "end" if flip else "start"
+            out.append(f'<text class="point-label" x="{num(float(px(p["x"])) + (-6 if flip else 6))}"'
                        f' y="{num(float(py(p["y"])) - 5)}" font-size="10" fill="{_TEXT}" '
                        f'text-anchor="{anchor}">{esc(p["label"])}</text>')
         out.append("</g>")
-    lx = width - right
+    lx: float = width - right
     for label, color in reversed(legend):
         lx -= 22 + 6.6 * len(label)
         out.append(f'<g class="legend-item"><rect x="{num(lx)}" y="{top - 14}" width="10" height="10" '

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeGuard
 
 from markupsafe import Markup, escape
 
@@ -42,7 +42,7 @@ STAGE_ORDER = ("redteam", "judges", "guard", "reattack", "evals", "interp", "str
 
 
 # ----------------------------------------------------------------------------------- formatting
-def _isnum(x: Any) -> bool:
+def _isnum(x: Any) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -216,7 +216,7 @@ def _ladder(results: dict[str, Any], techniques: list[dict[str, Any]]) -> list[d
 
 def _boundaries(results: dict[str, Any]) -> dict[int, dict[str, str]]:
     given = (results.get("ladder") or {}).get("boundaries")
-    items = given if isinstance(given, list) and given else [
+    items: list[Any] = given if isinstance(given, list) and given else [
         {"after": b.after, "name": b.name, "meaning": b.meaning} for b in BOUNDARIES]
     return {int(b["after"]): {"name": _text(b.get("name")), "meaning": str(b.get("meaning") or "")}
             for b in items if isinstance(b, dict) and b.get("after") in range(1, 10)}
@@ -236,15 +236,20 @@ def _band3(b: Any, fmt: Callable[[Any], str] = _number) -> list[str]:
     return [fmt(b.get(q)) for q in ("p5", "p50", "p95")]
 
 
+def _dict(x: Any) -> dict[str, Any]:
+    """``x`` when it is a dict, else an empty one."""
+    return x if isinstance(x, dict) else {}
+
+
 def _at(xs: Any, i: int) -> Any:
     return xs[i] if isinstance(xs, list) and i < len(xs) else None
 
 
 def _strategy(results: dict[str, Any]) -> dict[str, Any]:
-    s = results.get("strategy") if isinstance(results.get("strategy"), dict) else {}
-    alloc = s.get("allocation") if isinstance(s.get("allocation"), dict) else {}
-    ev = alloc.get("evidence") if isinstance(alloc.get("evidence"), dict) else {}
-    prog = s.get("progress") if isinstance(s.get("progress"), dict) else {}
+    s = _dict(results.get("strategy"))
+    alloc = _dict(s.get("allocation"))
+    ev = _dict(alloc.get("evidence"))
+    prog = _dict(s.get("progress"))
     inputs = alloc.get("inputs") or {}
     budget = inputs.get("budget")
     mc = alloc.get("monte_carlo") or {}
@@ -362,7 +367,7 @@ def _safe_float(x: Any) -> float | None:
 # ----------------------------------------------------------------------------------- stages
 def _stages(results: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     reports = {str(k): _href(v) for k, v in (results.get("reports") or {}).items()}
-    stages = results.get("stages") if isinstance(results.get("stages"), dict) else {}
+    stages = _dict(results.get("stages"))
     order = sorted(stages, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER))
     rows, used = [], set()
     for name in order:
@@ -414,7 +419,7 @@ def render_lab_report(results: dict[str, Any]) -> str:
     results = results if isinstance(results, dict) else {}
     techniques = _technique_rows(results)
     ladder = _ladder(results, techniques)
-    config = results.get("config") if isinstance(results.get("config"), dict) else {}
+    config = _dict(results.get("config"))
     stages, other_reports = _stages(results)
     target = _text(results.get("target"))
     context = {

@@ -175,8 +175,8 @@ def _observation(o: Any) -> Observation:
     if isinstance(o, (tuple, list)) and len(o) == 2:
         return Observation(str(o[0]), None if o[1] is None else _check_transfer(o[1], str(o[0])))
     if isinstance(o, dict) and "id" in o:
-        w = o.get("transfer")
-        return Observation(str(o["id"]), None if w is None else _check_transfer(w, str(o["id"])))
+        t = o.get("transfer")
+        return Observation(str(o["id"]), None if t is None else _check_transfer(t, str(o["id"])))
     raise EvidenceError(f"an observation is an id, 'ID:W', (id, transfer) or {{'id', 'transfer'}}; got {o!r}")
 
 
@@ -239,7 +239,7 @@ def allocate_with_evidence(config: AllocationConfig, observations: Sequence[Any]
     upd = update_prior(config.prior, observations, evidence_path)
     post = allocate(config, upd["posterior"], **kwargs)
     p0, c, h, B = allocation_inputs(config, None)
-    x0 = optimise(p0, c, h, B, config.starts)
+    x0 = optimise(p0.tolist(), c.tolist(), h, B, config.starts)
     post["evidence"] = {
         **upd,
         "allocation_under_prior": x0.tolist(),

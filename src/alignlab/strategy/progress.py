@@ -68,23 +68,31 @@ class Deadline:
     sigma: float | None = None
     """lognormal: sigma of ln(years)."""
 
+    def _lognormal(self) -> tuple[float, float]:
+        """(median, sigma) of a lognormal deadline."""
+        assert self.median is not None and self.sigma is not None  # parse_deadline sets both
+        return self.median, self.sigma
+
     def expect(self, fn: Any) -> float:
         """E[fn(deadline)] for a function vectorised over an array of years."""
         if self.kind == "lognormal":
+            median, sigma = self._lognormal()
             z = np.linspace(-8.0, 8.0, 4001)
             w = np.exp(-z * z / 2)
-            vals = fn(self.median * np.exp(self.sigma * z))
+            vals = fn(median * np.exp(sigma * z))
             return float((w * vals).sum() / w.sum())
         return float((np.asarray(self.probs) * fn(np.asarray(self.years))).sum())
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.kind == "lognormal":
-            return self.median * np.exp(self.sigma * rng.standard_normal(n))
+            median, sigma = self._lognormal()
+            return median * np.exp(sigma * rng.standard_normal(n))
         return rng.choice(np.asarray(self.years), size=n, p=np.asarray(self.probs))
 
     def quantile_95(self) -> float:
         if self.kind == "lognormal":
-            return self.median * math.exp(_Z90 * self.sigma)
+            median, sigma = self._lognormal()
+            return median * math.exp(_Z90 * sigma)
         return max(self.years)
 
     @property

@@ -99,13 +99,13 @@ def collect_evidence(workspace, run_ids: dict[str, str] | None = None) -> Eviden
             except RunNotFound:
                 info = None
         elif run_ids is None:
-            where = (lambda r: not r.config.get("guard")) if kind == "redteam" else None
-            info = workspace.latest(kind, where)
+            keep = (lambda r: not r.config.get("guard")) if kind == "redteam" else None
+            info = workspace.latest(kind, keep)
         if info is None or not info.metrics:
             continue
         where = _locate(info.metrics.get("out_dir"), workspace.root)
         res = _read_results(where)
-        if res is None:
+        if res is None or where is None:
             continue
         ev.results[kind] = res
         ev.paths[kind] = where
@@ -218,7 +218,7 @@ def _judges(ev: Evidence) -> list[dict]:
         out.append(_value(f"{j.get('judge')} judge, {f}: accuracy vs hand labels", r["accuracy"],
                           r.get("accuracy_ci"), f"Cohen's kappa {_num(r.get('kappa'))}; base rate "
                           f"{_pct(r.get('base_rate'))}", "rate", r.get("n")))
-    return out
+    return [m for m in out if m]
 
 
 def _evals(ev: Evidence) -> list[dict]:
@@ -269,7 +269,7 @@ def _probes(ev: Evidence) -> list[dict]:
         if key.startswith("probe.") and m.get("auroc") is not None:
             out.append(_value(f"guard probe {key.split('.', 1)[1]} classifier AUROC (evaluation traffic)", m["auroc"],
                               None, f"TPR at 1% FPR {_num(m.get('tpr_at_1pct_fpr'))}", "number", m.get("n")))
-    return out
+    return [x for x in out if x]
 
 
 EXTRACTORS = {
