@@ -180,3 +180,36 @@ def test_readme_example(tmp_path):
     where = tmp_path / "redteam-out"
     assert {p.name for p in where.iterdir()} >= {"results.json", "hits.jsonl", "report.html"}
     assert len(json.loads((where / "results.json").read_text())["config"]["behaviors"]) == 4
+
+
+PLUGIN = '''
+from alignlab.models.base import user
+from alignlab.redteam import register_attack
+from alignlab.redteam.attacks import TemplateAttack
+
+
+@register_attack
+class Whisper(TemplateAttack):
+    name = "test_whisper"
+    description = "The request in lower case."
+
+    def build(self, behavior, rng, variant):
+        return user(behavior.prompt.lower())
+'''
+
+
+def test_plugins_load_from_the_environment_and_fail_in_one_line(tmp_path, monkeypatch):
+    from alignlab.plugins import load_plugins
+    from alignlab.redteam.attacks import ATTACKS
+
+    (tmp_path / "my_alignlab_plugin.py").write_text(PLUGIN)
+    (tmp_path / "broken_alignlab_plugin.py").write_text("raise RuntimeError('no GPU here')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        monkeypatch.setenv("ALIGNLAB_PLUGINS", "my_alignlab_plugin")
+        assert load_plugins() == ["my_alignlab_plugin"] and "test_whisper" in ATTACKS
+        assert load_plugins() == []  # once per process
+        with pytest.raises(AlignlabError, match="plugin 'broken_alignlab_plugin'.*RuntimeError: no GPU here"):
+            load_plugins("broken_alignlab_plugin")
+    finally:
+        ATTACKS.pop("test_whisper", None)
