@@ -17,6 +17,7 @@ app = typer.Typer(help="Interpretability: capture activations, train and evaluat
 EVALUATE_SAE = Defaults("alignlab.interp.pipeline:evaluate_sae")
 AUTOINTERP_SAE = Defaults("alignlab.interp.pipeline:autointerp_sae")
 PROBES = Defaults("alignlab.interp.probes:train_probes")
+CORPUS = Defaults("alignlab.interp.corpus:open_corpus")
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -64,7 +65,7 @@ def capture_cmd(
                                                     "on CPUs with AVX512-BF16)."),
     context_len: int = typer.Option(CAPTURE.context_len, help="Tokens per context."),
     batch_size: int = typer.Option(CAPTURE.batch_size, help="Contexts per forward pass."),
-    transcripts: int = typer.Option(128, help="Default corpus: chat transcripts the model writes first."),
+    transcripts: int = typer.Option(CORPUS.n_transcripts, help="Default corpus: chat transcripts the model writes first."),
 ) -> None:
     """Capture several layers' activations in one forward pass into sharded safetensors."""
     quiet_hf()
