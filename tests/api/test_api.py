@@ -213,3 +213,17 @@ def test_plugins_load_from_the_environment_and_fail_in_one_line(tmp_path, monkey
             load_plugins("broken_alignlab_plugin")
     finally:
         ATTACKS.pop("test_whisper", None)
+
+
+def test_the_cli_loads_plugins_first(tmp_path):
+    """A plugin's attack is listed by the CLI; a broken plugin is one error line, exit 2."""
+    (tmp_path / "my_cli_plugin.py").write_text(PLUGIN)
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{ROOT / 'src'}",
+           "ALIGNLAB_PLUGINS": "my_cli_plugin"}
+    out = subprocess.run([sys.executable, "-m", "alignlab", "redteam", "--list-attacks"], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "test_whisper" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "alignlab", "runs"], capture_output=True, text=True,
+                         env={**env, "ALIGNLAB_PLUGINS": "no_such_plugin_module"})
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().startswith("error: plugin 'no_such_plugin_module'") and len(bad.stderr.strip().splitlines()) == 1

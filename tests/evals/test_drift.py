@@ -233,7 +233,7 @@ def test_capping_experiment_counts_rates_pairs_and_taus(tiny, axis_dir, tmp_path
 
 # ----------------------------------------------------------------------------------------- CLI
 def test_cli_map_drift_cap_write_their_files(tiny_model_dir, tmp_path):
-    from alignlab.evals.persona_cli import persona_app
+    from alignlab.cli.persona import app as persona_app
 
     runner = CliRunner(env={"COLUMNS": "200"})
     (tmp_path / "p.json").write_text(json.dumps(PERSONAS))
@@ -259,7 +259,7 @@ def test_cli_map_drift_cap_write_their_files(tiny_model_dir, tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    from alignlab.evals.persona_cli import persona_app
+    from alignlab.cli.persona import app as persona_app
 
     runner = CliRunner(env={"COLUMNS": "300"})
     r = runner.invoke(persona_app, ["map", "--model", "scripted:hi", "--out", str(tmp_path), "--no-steer"])

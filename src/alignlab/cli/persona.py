@@ -1,6 +1,7 @@
 """``alignlab persona ...``: map (trait directions, assistant axis), drift, cap.
 
-Registered at the bottom of ``alignlab/cli.py`` as ``alignlab persona``.
+The persona stage has no config dataclass: the options' defaults are the keyword defaults of the
+library functions each command calls.
 """
 
 from __future__ import annotations
@@ -11,24 +12,39 @@ from typing import Optional
 
 import typer
 
-# Defined before importing alignlab.cli, which registers it: importing this module first then works.
-persona_app = typer.Typer(help="Persona space (white-box): trait directions and the assistant axis, "
-                               "persona drift in long conversations, activation capping.",
-                          no_args_is_help=True)
+from alignlab.cli.common import (
+    Defaults,
+    batch_size_option,
+    ci,
+    console,
+    fail,
+    judge_option,
+    out,
+    pct,
+    progress,
+    quiet_hf,
+    target_option,
+    user_errors,
+)
 
-from alignlab.cli import DEFAULT_TARGET, _ci, _fail, _pct, _progress, _quiet_hf, console, out  # noqa: E402
+app = typer.Typer(help="Persona space (white-box): trait directions and the assistant axis, "
+                       "persona drift in long conversations, activation capping.",
+                  no_args_is_help=True)
+
+PERSONA_MAP = Defaults("alignlab.evals.persona:persona_map")
+PERSONA_DRIFT = Defaults("alignlab.evals.drift:persona_drift")
+CAPPING = Defaults("alignlab.evals.capping:capping_experiment")
+JAILBREAKS = Defaults("alignlab.evals.capping:jailbreak_prompts")
+ROWS = "Rows generated together."
 
 
 def _load(spec: str, batch_size: int):
+    from alignlab.models.spec import load_model
     from alignlab.models.whitebox import hf_parts
-    from alignlab.models.base import WhiteBoxRequired
-    from alignlab.models.spec import SpecError, load_model
 
-    try:
+    with user_errors(FileNotFoundError, ValueError):
         m = load_model(spec, batch_size=batch_size)
         hf_parts(m)
-    except (SpecError, FileNotFoundError, ValueError, WhiteBoxRequired) as e:
-        _fail(str(e))
     return m
 
 
@@ -36,56 +52,50 @@ def _floats(text: str, what: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        _fail(f"{what}: {text!r} is not a comma list of numbers (e.g. -0.5,-0.25,0,0.25,0.5)")
-        raise
+        fail(f"{what}: {text!r} is not a comma list of numbers (e.g. -0.5,-0.25,0,0.25,0.5)")
 
 
 def _num(x, fmt: str = ".2f") -> str:
     return "n/a" if x is None else format(x, fmt)
 
 
-def _range(ci, fmt: str = ".2f") -> str:
-    return "" if not ci else f"[{format(ci[0], fmt)}, {format(ci[1], fmt)}]"
+def _range(interval, fmt: str = ".2f") -> str:
+    return "" if not interval else f"[{format(interval[0], fmt)}, {format(interval[1], fmt)}]"
 
 
-@persona_app.command("map")
+@app.command("map")
 def map_cmd(
-    model: str = typer.Option(DEFAULT_TARGET, help="White-box model spec (embedded: or hf:)."),
+    model: str = target_option("White-box model spec (embedded: or hf:)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for persona.json and directions.safetensors."),
-    layer: Optional[int] = typer.Option(None, help="Decoder block to read (default: about 2/3 depth)."),
+    layer: Optional[int] = typer.Option(PERSONA_MAP.layer, help="Decoder block to read (default: about 2/3 depth)."),
     personas: Optional[Path] = typer.Option(None, help="personas.json (default: the packaged one)."),
     limit_questions: Optional[int] = typer.Option(None, help="First N extraction and first N test questions."),
     traits: Optional[int] = typer.Option(None, help="First N traits."),
     roles: Optional[int] = typer.Option(None, help="First N roles."),
-    max_new_tokens: int = typer.Option(48, help="Greedy reply length."),
-    coefficients: str = typer.Option("-0.5,-0.25,0,0.25,0.5",
+    max_new_tokens: int = typer.Option(PERSONA_MAP.max_new_tokens, help="Greedy reply length."),
+    coefficients: str = typer.Option(",".join(f"{c:g}" for c in PERSONA_MAP.coefficients),
                                      help="Steering strengths, in units of the layer's typical token norm."),
-    scorer: str = typer.Option("embedding", help="Trait scorer for the steering check: embedding (MiniLM) "
-                                                 "or judge:MODEL_SPEC (log-likelihood yes/no)."),
-    no_steer: bool = typer.Option(False, "--no-steer", help="Skip the steering check."),
-    batch_size: int = typer.Option(32, help="Rows generated together."),
-    seed: int = typer.Option(0),
+    scorer: str = typer.Option(PERSONA_MAP.scorer, help="Trait scorer for the steering check: embedding (MiniLM) "
+                                                        "or judge:MODEL_SPEC (log-likelihood yes/no)."),
+    no_steer: bool = typer.Option(not PERSONA_MAP.steer_check, "--no-steer", help="Skip the steering check."),
+    batch_size: int = batch_size_option(ROWS),
+    seed: int = typer.Option(PERSONA_MAP.seed),
 ) -> None:
     """Trait directions, role personas and the assistant axis, measured on held-out questions."""
-    _quiet_hf()
-    from alignlab.evals.persona import persona_map
-    from alignlab.evals.persona_data import PersonaDataError, load_personas
+    quiet_hf()
+    from rich.table import Table
 
-    try:
+    from alignlab.evals.persona import persona_map
+    from alignlab.evals.persona_data import load_personas
+
+    with user_errors(ValueError):
         ps = load_personas(personas).limited(limit_questions, traits, roles)
-    except (PersonaDataError, ValueError) as e:
-        _fail(str(e))
     coefs = _floats(coefficients, "--coefficients")
     m = _load(model, batch_size)
     t0 = time.time()
-    with _progress("persona replies") as progress:
-        try:
-            res = persona_map(m, ps, layer, max_new_tokens=max_new_tokens, coefficients=coefs, scorer=scorer,
-                              steer_check=not no_steer, out_dir=out_dir, on_progress=progress, seed=seed)
-        except (ValueError, RuntimeError) as e:
-            _fail(str(e))
-    from rich.table import Table
-
+    with progress("persona replies") as on_progress, user_errors(ValueError, RuntimeError):
+        res = persona_map(m, ps, layer, max_new_tokens=max_new_tokens, coefficients=coefs, scorer=scorer,
+                          steer_check=not no_steer, out_dir=out_dir, on_progress=on_progress, seed=seed)
     t = Table(title=f"trait directions at layer {res['layer']} (test questions, n={res['n_test']} per side)")
     for c in ("trait", "AUROC", "95% CI", "gap (sd)", "AUROC default ctx", "steer slope", "slope CI",
               "scorer AUROC"):
@@ -104,40 +114,36 @@ def map_cmd(
     out.print(f"{time.time() - t0:.0f} s -> {out_dir / 'persona.json'}")
 
 
-@persona_app.command("drift")
+@app.command("drift")
 def drift_cmd(
-    model: str = typer.Option(DEFAULT_TARGET, help="White-box model spec (the one the axis was made on)."),
+    model: str = target_option("White-box model spec (the one the axis was made on)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for drift.json and drift_records.jsonl (resumes)."),
     conversations: Optional[Path] = typer.Option(None, help="drift.jsonl (default: the packaged one)."),
     axis: Optional[Path] = typer.Option(None, help="persona.json from persona map (default: OUT/persona.json)."),
     limit: Optional[int] = typer.Option(None, help="At most N conversations, taken in turn from each type."),
     max_turns: Optional[int] = typer.Option(None, help="Keep the first N user turns of each conversation."),
-    max_new_tokens: int = typer.Option(48, help="Greedy reply length."),
-    chunk: int = typer.Option(8, help="Conversations played together (each finished chunk is saved)."),
-    batch_size: int = typer.Option(32, help="Rows generated together."),
-    seed: int = typer.Option(0),
+    max_new_tokens: int = typer.Option(PERSONA_DRIFT.max_new_tokens, help="Greedy reply length."),
+    chunk: int = typer.Option(PERSONA_DRIFT.chunk,
+                              help="Conversations played together (each finished chunk is saved)."),
+    batch_size: int = batch_size_option(ROWS),
+    seed: int = typer.Option(PERSONA_DRIFT.seed),
 ) -> None:
     """Track the assistant's position on the assistant axis turn by turn in scripted conversations."""
-    _quiet_hf()
-    from alignlab.evals.drift import persona_drift
-    from alignlab.evals.persona import AxisInfo
-    from alignlab.evals.persona_data import PersonaDataError, load_drift
-
-    try:
-        convs = select_conversations(load_drift(conversations), limit, max_turns)
-        info = AxisInfo.load(axis or out_dir / "persona.json")
-    except (PersonaDataError, ValueError, FileNotFoundError) as e:
-        _fail(str(e))
-    m = _load(model, batch_size)
-    t0 = time.time()
-    with _progress("drift turns") as progress:
-        try:
-            res = persona_drift(m, info, convs, out_dir, max_new_tokens=max_new_tokens, chunk=chunk,
-                                on_progress=progress, seed=seed)
-        except ValueError as e:
-            _fail(str(e))
+    quiet_hf()
     from rich.table import Table
 
+    from alignlab.evals.drift import persona_drift
+    from alignlab.evals.persona_axis import AxisInfo
+    from alignlab.evals.persona_data import load_drift
+
+    with user_errors(ValueError, FileNotFoundError):
+        convs = select_conversations(load_drift(conversations), limit, max_turns)
+        info = AxisInfo.load(axis or out_dir / "persona.json")
+    m = _load(model, batch_size)
+    t0 = time.time()
+    with progress("drift turns") as on_progress, user_errors(ValueError):
+        res = persona_drift(m, info, convs, out_dir, max_new_tokens=max_new_tokens, chunk=chunk,
+                            on_progress=on_progress, seed=seed)
     t = Table(title=f"position on the assistant axis ({res['scale']})")
     for c in ("type", "n", "first turn", "last turn", "drift", "95% CI", "vs task_control", "95% CI"):
         t.add_column(c)
@@ -168,61 +174,56 @@ def select_conversations(convs, limit: int | None, max_turns: int | None):
     return [replace(c, turns=c.turns[:max_turns] if max_turns else c.turns) for c in convs if c.id in keep]
 
 
-@persona_app.command("cap")
+@app.command("cap")
 def cap_cmd(
-    model: str = typer.Option(DEFAULT_TARGET, help="White-box model spec (the one the axis was made on)."),
+    model: str = target_option("White-box model spec (the one the axis was made on)."),
     axis: Path = typer.Option(..., help="persona.json from persona map."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for capping.json."),
-    limit: int = typer.Option(40, help="Prompts: behaviours stratified by category, templates in turn."),
-    judge: str = typer.Option("heuristic", help="heuristic or a model spec for an LLM judge."),
+    limit: int = typer.Option(JAILBREAKS.limit, help="Prompts: behaviours stratified by category, templates in turn."),
+    judge: str = judge_option("heuristic or a model spec for an LLM judge."),
     personas: Optional[Path] = typer.Option(None, help="personas.json with persona_jailbreaks (default: packaged)."),
     behaviors: Optional[Path] = typer.Option(None, help="Behaviour file (default: the packaged red-team set)."),
-    percentile: float = typer.Option(25.0, help="tau = this percentile of the default assistant's projections."),
-    max_new_tokens: int = typer.Option(48, help="Greedy reply length."),
-    cap_prompt: bool = typer.Option(True, "--cap-prompt/--cap-reply-only",
+    percentile: float = typer.Option(CAPPING.percentile,
+                                     help="tau = this percentile of the default assistant's projections."),
+    max_new_tokens: int = typer.Option(CAPPING.max_new_tokens, help="Greedy reply length."),
+    cap_prompt: bool = typer.Option(CAPPING.cap_prompt, "--cap-prompt/--cap-reply-only",
                                     help="Cap the prompt's positions too, or only generated tokens."),
-    batch_size: int = typer.Option(32, help="Rows generated together."),
-    seed: int = typer.Option(0, help="Seed of the behaviour sample and the random control direction."),
+    batch_size: int = batch_size_option(ROWS),
+    seed: int = typer.Option(CAPPING.seed, help="Seed of the behaviour sample and the random control direction."),
 ) -> None:
     """Persona jailbreaks unmodified, with the projection on the axis capped, and with a random cap."""
-    _quiet_hf()
-    from alignlab.data import DataError, load_behaviors
-    from alignlab.evals.capping import capping_experiment, jailbreak_prompts
-    from alignlab.evals.persona import AxisInfo
-    from alignlab.evals.persona_data import PersonaDataError, load_personas
-    from alignlab.judges.harm import make_judge
-
-    try:
-        info = AxisInfo.load(axis)
-        prompts = jailbreak_prompts(load_personas(personas), load_behaviors(behaviors), limit, seed)
-    except (PersonaDataError, DataError, ValueError, FileNotFoundError) as e:
-        _fail(str(e))
-    m = _load(model, batch_size)
-    try:
-        j = make_judge(judge)
-    except (ValueError, FileNotFoundError) as e:
-        _fail(str(e))
-    t0 = time.time()
-    with _progress("capping") as progress:
-        try:
-            res = capping_experiment(m, info, prompts, j, percentile=percentile, max_new_tokens=max_new_tokens,
-                                     seed=seed, on_progress=progress, cap_prompt=cap_prompt, out_dir=out_dir)
-        except ValueError as e:
-            _fail(str(e))
+    quiet_hf()
     from rich.table import Table
 
+    from alignlab.data import load_behaviors
+    from alignlab.evals.capping import capping_experiment, jailbreak_prompts
+    from alignlab.evals.persona_axis import AxisInfo
+    from alignlab.evals.persona_data import load_personas
+    from alignlab.judges.harm import make_judge
+
+    with user_errors(ValueError, FileNotFoundError):
+        info = AxisInfo.load(axis)
+        prompts = jailbreak_prompts(load_personas(personas), load_behaviors(behaviors), limit, seed)
+    m = _load(model, batch_size)
+    with user_errors(ValueError, FileNotFoundError):
+        j = make_judge(judge)
+    t0 = time.time()
+    with progress("capping") as on_progress, user_errors(ValueError):
+        res = capping_experiment(m, info, prompts, j, percentile=percentile, max_new_tokens=max_new_tokens,
+                                 seed=seed, on_progress=on_progress, cap_prompt=cap_prompt, out_dir=out_dir)
     t = Table(title=f"persona jailbreaks (n={res['n']}, judge {res['judge']}, tau {res['tau']:.2f} at "
                     f"the {res['percentile']:g}th percentile)")
     for c in ("condition", "attempted", "95% CI", "harmful", "95% CI", "unscorable"):
         t.add_column(c)
     for name, c in res["conditions"].items():
-        t.add_row(name, _pct(c["attempted"]["rate"]), _ci(c["attempted"]["ci"]), _pct(c["harmful"]["rate"]),
-                  _ci(c["harmful"]["ci"]), str(c["harmful"]["n_unscorable"]))
+        t.add_row(name, pct(c["attempted"]["rate"]), ci(c["attempted"]["ci"]), pct(c["harmful"]["rate"]),
+                  ci(c["harmful"]["ci"]), str(c["harmful"]["n_unscorable"]))
     out.print(t)
     for name, p in res["paired"].items():
         a = p["attempted"]
-        out.print(f"{name}: harmful {_num(p['diff'], '+.3f')} {_range(p['diff_ci'], '+.3f')} p={_num(p['p_value'], '.3f')}; "
-                  f"attempted {_num(a['diff'], '+.3f')} {_range(a['diff_ci'], '+.3f')} p={_num(a['p_value'], '.3f')}")
-    console.print(f"cap active on {_pct(res['cap_active']['axis_cap'])} of positions (axis), "
-                  f"{_pct(res['cap_active']['random_cap'])} (random)", highlight=False)
+        out.print(f"{name}: harmful {_num(p['diff'], '+.3f')} {_range(p['diff_ci'], '+.3f')} "
+                  f"p={_num(p['p_value'], '.3f')}; attempted {_num(a['diff'], '+.3f')} "
+                  f"{_range(a['diff_ci'], '+.3f')} p={_num(a['p_value'], '.3f')}")
+    console.print(f"cap active on {pct(res['cap_active']['axis_cap'])} of positions (axis), "
+                  f"{pct(res['cap_active']['random_cap'])} (random)", highlight=False)
     out.print(f"{time.time() - t0:.0f} s -> {out_dir / 'capping.json'}")
