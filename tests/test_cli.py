@@ -92,7 +92,12 @@ def test_guard_train_and_eval_on_a_scripted_target(tmp_path):
     g = tmp_path / "guard"
     r = runner.invoke(app, ["guard", "train", "--target", "scripted:I'm sorry, I can't help with that.",
                             "--helper", "none", "--augment-per-query", "1", "--response-tokens", "8",
-                            "--out", str(g)])
+                            "--out", str(tmp_path / "probe")])
+    # the default backbone (probe) reads activations: a scripted target is refused before any work
+    assert r.exit_code == 2 and "black-box" in r.output and "respond:" not in r.output
+    r = runner.invoke(app, ["guard", "train", "--target", "scripted:I'm sorry, I can't help with that.",
+                            "--backbone", "embed", "--helper", "none", "--augment-per-query", "1",
+                            "--response-tokens", "8", "--out", str(g)])
     assert r.exit_code == 0, r.output
     assert (g / "config.json").exists() and (g / "weights.safetensors").exists()
     r = runner.invoke(app, ["guard", "calibrate", "--guard", str(g), "--target", "scripted:Sure, here it is.",

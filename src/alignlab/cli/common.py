@@ -118,7 +118,7 @@ def progress(first: str):
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task(first, total=None)
-        last = {"phase": None, "step": -1}
+        last: dict[str, Any] = {"phase": None, "step": -1}
 
         def update(phase: str, done: int, total: int) -> None:
             bar.update(task, description=phase, completed=done, total=total)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import typer
 
@@ -123,7 +123,7 @@ def _persona_into(model, res: EvalResult, where: Path) -> None:
     res.persona, res.drift = pm, dr
 
 
-def print_summary(res: dict) -> None:
+def print_summary(res: Mapping[str, Any]) -> None:
     """Print an eval run's results: one row per suite, what each rate counts, the controls."""
     from rich.table import Table
 
@@ -258,7 +258,7 @@ def generate_cmd(
     if bool(behaviour) == bool(behaviour_file):
         fail("give the behaviour with exactly one of --behaviour TEXT or --behaviour-file FILE")
     try:
-        text = behaviour or Path(behaviour_file).read_text(encoding="utf-8").strip()
+        text = behaviour or Path(str(behaviour_file)).read_text(encoding="utf-8").strip()
     except OSError as e:
         fail(f"{behaviour_file}: cannot read ({e.strerror})")
     with user_errors(RuntimeError, FileNotFoundError, ValueError):

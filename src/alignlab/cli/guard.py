@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import typer
 
@@ -249,7 +249,7 @@ def guard_eval(
     out.print(f"\n-> {out_dir}/results.json, report.html")
 
 
-def print_guard_summary(r: dict) -> None:
+def print_guard_summary(r: Mapping[str, Any]) -> None:
     """Print a guard evaluation: each rate unguarded -> guarded, the overhead and the latency."""
     def line(name: str, key: str) -> None:
         out.print(f"{name:<34} {pct(r[key + '_unguarded'])} {ci(r[key + '_unguarded_ci'])}  ->  "

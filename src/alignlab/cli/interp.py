@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import typer
 
@@ -216,6 +216,8 @@ def steer_cmd(
         else:
             vec, layer = load_file(str(Path(where) / "probes.safetensors"))[f"layer{index}.direction"], \
                 int(index) if layer is None else layer
+    if layer is None:
+        fail(f"{where}: the SAE records no hook layer; pass --layer")
     m = _model(model)
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
     conv = [[msg("user", prompt)]]
@@ -287,7 +289,7 @@ def autointerp_cmd(
                              seed=seed, progress=on_progress)
     save(res)
 
-    def row(name: str, r: dict) -> None:
+    def row(name: str, r: Mapping[str, Any]) -> None:
         d, f, i = r["detection_bal_acc"], r["fuzzing_bal_acc"], r["interpretable_frac"]
 
         def m(x):

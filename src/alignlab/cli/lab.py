@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -31,7 +31,7 @@ def lab_cmd(
 
     with user_errors():
         cfg = load_lab_config(config, quick=quick)
-        updates = {k: v for k, v in (("target", target), ("helper", helper)) if v}
+        updates: dict[str, Any] = {k: v for k, v in (("target", target), ("helper", helper)) if v}
         if stages:
             updates["stages"] = [s.strip() for s in stages.split(",") if s.strip()]
         if updates:

@@ -20,7 +20,7 @@ def models_list() -> None:
     for m in embedded.listing():
         how = m["path"] if m["pulled"] else embedded.get(str(m["name"])).install
         t.add_row(str(m["name"]), str(m["kind"]), "yes" if m["installed"] else "no",
-                  "yes" if m["pulled"] else "no", how)
+                  "yes" if m["pulled"] else "no", str(how))
     out.print(t)
 
 

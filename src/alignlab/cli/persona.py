@@ -166,7 +166,8 @@ def select_conversations(convs, limit: int | None, max_turns: int | None):
     by_type: dict[str, list] = {}
     for c in convs:
         by_type.setdefault(c.type, []).append(c)
-    picked, i = [], 0
+    picked: list = []
+    i = 0
     while len(picked) < (limit or len(convs)) and any(i < len(v) for v in by_type.values()):
         picked += [v[i] for v in by_type.values() if i < len(v)]
         i += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import typer
 
@@ -100,7 +100,7 @@ def redteam(
     out.print(f"\nrun id {res['run_id']}  ->  {where}/results.json, hits.jsonl, report.html")
 
 
-def print_summary(res: dict) -> None:
+def print_summary(res: Mapping[str, Any]) -> None:
     """Print a red-team run's results: the headline rates and one row per attack."""
     from rich.table import Table
 

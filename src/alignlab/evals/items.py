@@ -252,7 +252,7 @@ def load_anthropic_evals(path: str | Path, suite: str | None = None) -> list[Eva
             raise ItemError(f"{where}: an item must be a JSON object")
         q = _req_str(d, "question", where)
 
-        def answers(key: str) -> list[str]:
+        def answers(key: str, d: dict = d, where: str = where) -> list[str]:
             v = d.get(key)
             v = [v] if isinstance(v, str) else v
             if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
@@ -273,7 +273,7 @@ def load_anthropic_evals(path: str | Path, suite: str | None = None) -> list[Eva
                 stem = cut
             choices = [t for _, t in opts]
 
-            def idx(a: str) -> int:
+            def idx(a: str, letters: list[str] = letters, where: str = where) -> int:
                 m = re.match(r"^\(?([A-Z])\)?", a)
                 if not m or m.group(1) not in letters:
                     raise ItemError(f"{where}: answer {a!r} names no option of the question")

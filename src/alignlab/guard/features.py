@@ -93,16 +93,25 @@ def default_layers(n_layers: int) -> tuple[int, ...]:
     return tuple(sorted({max(1, round(n_layers * f)) for f in (1 / 3, 1 / 2, 2 / 3)}))
 
 
+def check_probe_target(model) -> None:
+    """Probe and cascade guards read the target's activations: refuse a black-box target (or none).
+
+    Raises:
+        WhiteBoxRequired: one line saying what to use instead.
+    """
+    from alignlab.models.hf import HFModel
+
+    if not isinstance(model, HFModel):
+        name = "no target" if model is None else f"{model.identity} is a black-box model"
+        raise WhiteBoxRequired(f"probe guards read the target's activations; {name}. "
+                               f"Use --backbone embed, or give an embedded:/hf: target")
+
+
 class ActivationFeatures:
     """Mean-pooled hidden states of an in-process HF model (white-box only)."""
 
     def __init__(self, model, layers: Sequence[int] | None = None, batch_size: int = 16) -> None:
-        from alignlab.models.hf import HFModel
-
-        if not isinstance(model, HFModel):
-            raise WhiteBoxRequired(
-                f"probe guards read the target's activations; {model.identity} is a black-box model. "
-                f"Use --backbone embed, or give an embedded:/hf: target")
+        check_probe_target(model)
         self.model = model
         n = model.model.config.get_text_config().num_hidden_layers
         self.layers = tuple(layers) if layers else default_layers(n)

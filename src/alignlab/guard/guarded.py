@@ -146,7 +146,7 @@ class GuardedModel(ChatModel):
             if not comp.ok:
                 continue
             cuts, prefixes = stream_cuts(comp.text, self.chunk_tokens)
-            ds = self._safely(len(prefixes), "output", lambda: self._output(prefixes, None))
+            ds = self._safely(len(prefixes), "output", lambda prefixes=prefixes: self._output(prefixes, None))
             for cut, d in zip(cuts, ds):
                 if d.blocked:
                     d.at_token = cut

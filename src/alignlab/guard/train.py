@@ -290,7 +290,10 @@ def build_and_train(
     from alignlab.data.behaviors import load_packaged
     from alignlab.data.splits import behavior_split, load_borderline
     from alignlab.guard.data import build_dataset, eval_texts_of, write_jsonl
+    from alignlab.guard.features import check_probe_target
 
+    if train_config.backbone in ("probe", "cascade"):
+        check_probe_target(target)  # before any data is built
     pool, held = behavior_split(load_packaged())
     negs = {p for _, p in hard_negatives}
     eval_texts = [*eval_texts_of(held), *(p for _, _, p in load_borderline() if p not in negs)]

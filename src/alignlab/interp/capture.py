@@ -136,7 +136,7 @@ def capture(model, docs: Iterable[Doc], out: str | Path, config: CaptureConfig,
                 break
             ids = torch.tensor([c[0] for c in batch], device=device)
             got: dict[str, torch.Tensor] = {}
-            read = {k: (lambda t, k=k: got.__setitem__(k, t)) for k in keys}
+            read = {k: (lambda t, k=k, got=got: got.__setitem__(k, t)) for k in keys}
             with hooks(lm, read=read, stop_after=layers[-1]):
                 body(input_ids=ids, use_cache=False)
             flat = {k: v.reshape(-1, d_model) for k, v in got.items()}

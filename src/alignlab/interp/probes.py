@@ -99,7 +99,7 @@ def token_activations(model, texts: Sequence[str], layers: Sequence[int], batch_
                 ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
                 mask[r, :len(seqs[i])] = 1
             got: dict[int, torch.Tensor] = {}
-            read = {f"resid.{l}": (lambda t, l=l: got.__setitem__(l, t)) for l in layers}
+            read = {f"resid.{l}": (lambda t, l=l, got=got: got.__setitem__(l, t)) for l in layers}
             with hooks(lm, read=read, stop_after=layers[-1]):
                 body(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
             for l in layers:

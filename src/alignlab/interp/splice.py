@@ -60,7 +60,7 @@ def ce_metrics(model, sae, layer: int, store: ActivationStore, n_contexts: int =
         keep = (pos[s:s + batch_size] > 0).to(device)  # rows the SAE may replace (not BOS)
         target_ok = keep[:, 1:]  # do not score predictions of a BOS token
 
-        def splice(hidden, mode):
+        def splice(hidden, mode, keep=keep):
             new = torch.zeros_like(hidden) if mode == "zero" else \
                 reconstruct(sae, hidden.float()).to(hidden.dtype)
             return torch.where(keep[..., None], new, hidden)

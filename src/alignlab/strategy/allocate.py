@@ -62,7 +62,7 @@ from alignlab.strategy.allocate_config import (
 from alignlab.strategy.ladder import LEVEL_NAMES
 
 # AllocationError and load_allocation_config are defined in allocate_config and importable here too.
-__all__ = ["AllocationConfig", "AllocationError", "allocate", "allocate_with_evidence", "expected_value",
+__all__ = ["AllocationConfig", "AllocationError", "allocate", "expected_value",
            "harm_given_level", "load_allocation_config", "monte_carlo", "normalise_prior", "optimise",
            "sensitivity", "success_given_level"]
 
