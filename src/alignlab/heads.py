@@ -67,7 +67,7 @@ def threshold_at_fpr(benign_scores: Sequence[float], fpr: float) -> float:
     return float(s[len(s) - 1 - allowed]) if allowed < len(s) else 0.0
 
 
-def classifier_metrics(y: Sequence[int], scores: Sequence[float], threshold: float,
+def classifier_metrics(y: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float,
                        curve_points: int = 60) -> dict[str, Any]:
     """Precision, recall, F1 at the threshold; AUROC, AUPRC; TPR at 1% FPR; ROC and PR curves."""
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve

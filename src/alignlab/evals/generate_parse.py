@@ -119,7 +119,7 @@ def _keyname(key: str) -> tuple[str, str | None]:
 
 def _lines(text: str) -> list[tuple[str | None, str | None, str]]:
     """(field, letter, value) per line; field None for a continuation line."""
-    out = []
+    out: list[tuple[str | None, str | None, str]] = []
     for raw in text.splitlines():
         if not raw.strip():
             continue

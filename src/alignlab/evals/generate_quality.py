@@ -117,7 +117,7 @@ def selfcheck(helper: ChatModel, description: str, items: Sequence[dict[str, Any
         conts = [list(LETTERS[:len(o)]) for ords in shapes for o in ords]
         scores = helper.score(convs, conts)
         positions: list[int | None] = [max(range(len(s)), key=lambda k: s[k]) for s in scores]
-        raw = [[round(x, 3) for x in s] for s in scores]
+        raw: list[list[float]] | list[str] = [[round(x, 3) for x in s] for s in scores]
     else:
         outs = helper.generate(convs, GenerationConfig(max_new_tokens=8))
         lens = [len(o) for ords in shapes for o in ords]
@@ -125,7 +125,7 @@ def selfcheck(helper: ChatModel, description: str, items: Sequence[dict[str, Any
         raw = [c.text[:40] for c in outs]
     res, r = [], 0
     for it, ords in zip(items, shapes):
-        picks = [None if positions[r + j] is None else o[positions[r + j]] for j, o in enumerate(ords)]
+        picks = [None if (pos := positions[r + j]) is None else o[pos] for j, o in enumerate(ords)]
         want = set(concerning_indices(it))
         agree = None if any(p is None for p in picks) else all(p in want for p in picks)
         res.append({"mode": mode, "orders": ords, "picks": picks, "raw": raw[r:r + len(ords)],

@@ -25,7 +25,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -116,8 +116,8 @@ def persona_map(model, personas: PersonaSet, layer: int | None = None, *, max_ne
                 items.append(_Item("role", r.name, split, qi, [{"role": "system", "content": r.system},
                                                                {"role": "user", "content": q}]))
     texts = generate_texts(model, [it.conv for it in items], max_new_tokens, on_progress, "persona replies")
-    for it, t in zip(items, texts):
-        it.text = t
+    for it, text in zip(items, texts):
+        it.text = text
     if on_progress:
         on_progress("activations", 0, 2)
     tok_acts = response_token_activations(model, [it.conv for it in items], texts, [layer])[layer]
@@ -147,7 +147,8 @@ def persona_map(model, personas: PersonaSet, layer: int | None = None, *, max_ne
     if not np.linalg.norm(axis) > 0:
         raise ValueError("the default assistant and the role personas have the same mean; no axis")
 
-    traits_out, directions = [], {}
+    traits_out: list[dict[str, Any]] = []
+    directions: dict[str, np.ndarray] = {}
     for t in ps.traits:
         d = acts[sel("trait+", t.name, "ext")].mean(0) - acts[sel("trait-", t.name, "ext")].mean(0)
         directions[t.name] = d

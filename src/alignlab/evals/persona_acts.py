@@ -101,7 +101,7 @@ def default_conversation(question: str, default_system: str | None) -> list[Mess
     With no ``default_system`` the chat template's own default applies (SmolLM2's template inserts
     "You are a helpful AI assistant named SmolLM, trained by Hugging Face").
     """
-    sys_ = [{"role": "system", "content": default_system}] if default_system else []
+    sys_: list[Message] = [{"role": "system", "content": default_system}] if default_system else []
     return [*sys_, {"role": "user", "content": question}]
 
 

@@ -320,8 +320,7 @@ def _classifier_metrics(guard: Guard, target: ChatModel, attack_records: Sequenc
     out: dict[str, Any] = {}
     if guard.uses_embed and guard.has("embed.input"):
         h = guard.heads["embed.input"]
-        out["embed.input"] = classifier_metrics(y.tolist(), h.score(guard.embedder.input_features(convs)).tolist(),
-                                                h.threshold)
+        out["embed.input"] = classifier_metrics(y, h.score(guard.embedder.input_features(convs)), h.threshold)
         if guard.has("embed.output") and resp:
             hs = guard.heads["embed.output"]
             streams = [stream_cuts(t, guard.chunk_tokens)[1] for _, t in resp]
@@ -334,7 +333,7 @@ def _classifier_metrics(guard: Guard, target: ChatModel, attack_records: Sequenc
 
         af = ActivationFeatures(target, guard.layers)
         h = guard.heads["probe.input"]
-        out["probe.input"] = classifier_metrics(y.tolist(), h.score(af.input_features(convs)).tolist(), h.threshold)
+        out["probe.input"] = classifier_metrics(y, h.score(af.input_features(convs)), h.threshold)
         if guard.has("probe.output") and resp:
             hs = guard.heads["probe.output"]
             per = af.output_prefix_features([c for c, _ in resp], [t for _, t in resp], guard.chunk_tokens)

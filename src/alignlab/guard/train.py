@@ -245,7 +245,7 @@ def _cascade_metrics(probe: np.ndarray, embed: np.ndarray, y: np.ndarray, band: 
     lo, hi = band
     unsure = (probe > lo) & (probe <= hi)
     blocked = (probe > hi) | (unsure & (embed > embed_thr))
-    m = classifier_metrics(y.tolist(), blocked.astype(float).tolist(), 0.5)
+    m = classifier_metrics(y, blocked.astype(float), 0.5)
     for k in ("roc", "pr", "auroc", "auprc", "tpr_at_1pct_fpr"):
         m.pop(k, None)
     m["escalated"] = int(unsure.sum())

@@ -50,8 +50,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from alignlab.interp.autointerp_examples import _check_inputs, build_examples, make_windows
 from alignlab.interp.autointerp_score import _ask, _items, _tally, explain, resolve_scoring
-from alignlab.interp.autointerp_types import _DEAD, MAIN_SOURCE, AutoInterpConfig, TokenTable
-from alignlab.models.base import ChatModel
+from alignlab.interp.autointerp_types import _DEAD, MAIN_SOURCE, AutoInterpConfig, LatentExamples, TokenTable
+from alignlab.models.base import ChatModel, Message
 from alignlab.stats import bootstrap_ci, bootstrap_diff, wilson
 
 
@@ -110,7 +110,7 @@ def _mean_ci(values: list[float], seed: int) -> dict:
     return {"mean": sum(values) / len(values), "ci": list(bootstrap_ci(values, seed=seed)), "n": len(values)}
 
 
-def _summary(scores: list[dict | None], cfg: AutoInterpConfig) -> dict:
+def _summary(scores: Sequence[dict | None], cfg: AutoInterpConfig) -> dict:
     """The three headline figures over latents' {"detection": .., "fuzzing": ..} (None: unscored)."""
     got = [s for s in scores if s]
     det = [s["detection"]["bal_acc"] for s in got if s["detection"]["bal_acc"] is not None]
@@ -118,7 +118,7 @@ def _summary(scores: list[dict | None], cfg: AutoInterpConfig) -> dict:
     both = [(s["detection"]["bal_acc"] + s["fuzzing"]["bal_acc"]) / 2 for s in got
             if s["detection"]["bal_acc"] is not None and s["fuzzing"]["bal_acc"] is not None]
     k = sum(1 for b in both if b >= cfg.interpretable_threshold)
-    frac = {"rate": None, "ci": None, "k": k, "n": len(both), "excluded": len(scores) - len(both)}
+    frac: dict[str, Any] = {"rate": None, "ci": None, "k": k, "n": len(both), "excluded": len(scores) - len(both)}
     if both:  # the clamp absorbs wilson's float error at k = 0 or n (a bound 1e-17 past the rate)
         lo, hi = wilson(k, len(both))
         frac.update(rate=k / len(both), ci=[min(lo, k / len(both)), max(hi, k / len(both))])
@@ -192,12 +192,13 @@ def run_autointerp(tokens: TokenTable, sources: Mapping[str, tuple[Any, Sequence
     todo = [ex for ex in every if (ex.source, ex.latent) not in labels]
     tick(len(every) - len(todo))
     for s in range(0, len(todo), cfg.explain_batch):
-        chunk = todo[s:s + cfg.explain_batch]
-        rows = [{"source": ex.source, "latent": ex.latent, "label": lab, "explainer_error": err}
-                for ex, (lab, err) in zip(chunk, explain(chunk, explainer, cfg))]
+        to_explain = todo[s:s + cfg.explain_batch]
+        rows: list[dict[str, Any]] = [
+            {"source": ex.source, "latent": ex.latent, "label": lab, "explainer_error": err}
+            for ex, (lab, err) in zip(to_explain, explain(to_explain, explainer, cfg))]
         _append(label_file, rows)
         labels.update({(r["source"], r["latent"]): (r["label"], r["explainer_error"]) for r in rows})
-        tick(len(chunk))
+        tick(len(to_explain))
 
     main = {ex.latent: ex for ex in examples[MAIN_SOURCE]}
     donor = _derangement([ex.latent for ex in examples[MAIN_SOURCE]
@@ -207,7 +208,8 @@ def run_autointerp(tokens: TokenTable, sources: Mapping[str, tuple[Any, Sequence
     tick(len(every) - len(pending))
     mode = resolve_scoring(scorer, cfg.scoring) if pending else _previous_mode(out, cfg.scoring)
     while pending:
-        chunk, size = [], 0
+        chunk: list[tuple[LatentExamples, list[tuple[list[list[Message]], list[bool]]]]] = []
+        size = 0
         while pending and (not chunk or size < cfg.batch_size):
             ex = pending.pop(0)
             label = labels[(ex.source, ex.latent)][0]

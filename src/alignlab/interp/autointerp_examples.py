@@ -38,7 +38,10 @@ def make_windows(tokens: TokenTable, ctx_len: int) -> Windows:
         brk |= pos == 0
         keep = pos != 0
         brk[1:] |= pos[:-1] == 0  # a segment's first kept row follows its BOS
-    rows, lengths, docs, offsets = [], [], [], []
+    rows: list[int] = []
+    lengths: list[int] = []
+    docs: list[int] = []
+    offsets: list[int] = []
     row_window = torch.full((n,), -1, dtype=torch.long)
     starts = torch.nonzero(brk).flatten().tolist() + [n]
     doc_list = doc.tolist()

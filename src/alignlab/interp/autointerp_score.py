@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from typing import Sequence
 
 from alignlab.interp.autointerp_types import _DEAD, AutoInterpConfig, Context, LatentExamples
-from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
+from alignlab.models.base import ChatModel, GenerationConfig, Message, can_score, msg
 
 EXPLAINER_SYSTEM = "You are a linguist. You name what marked words have in common, in a few words."
 EXPLAINER_TEMPLATE = """Texts with some words marked like <<this>>:
@@ -69,7 +70,8 @@ def render(tokens: Sequence[str], marks: Sequence[int] = ()) -> str:
 
 def explainer_prompt(ex: LatentExamples, cfg: AutoInterpConfig) -> list:
     """The explainer's conversation: the shown windows with activating tokens marked."""
-    lines, common = [], Counter()
+    lines: list[str] = []
+    common: Counter[str] = Counter()
     for i, c in enumerate(ex.shown, 1):
         marks = c.marks(cfg.mark_frac)
         lines.append(f"{i}. {render(c.tokens, marks)}")
@@ -189,13 +191,14 @@ def _tally(truth: list[bool], answers: list[tuple[bool | None, float | None]]) -
                       for t, (p, m) in zip(truth, answers)]}
 
 
-def _items(kind: str, ex: LatentExamples, label: str | None, skip: set[int] = frozenset()):
+def _items(kind: str, ex: LatentExamples, label: str | None,
+           skip: AbstractSet[int] = frozenset()) -> tuple[list[list[Message]], list[bool]]:
     """The scorer's conversations for one latent and their truths (none without a label)."""
     if label is None:
         return [], []
     if kind == "detection":
-        items = [(c, True) for c in ex.positives] + [(c, False) for c in ex.negatives]
-        items = [(detection_prompt(label, c), t) for c, t in items if c.window not in skip]
+        windows = [(c, True) for c in ex.positives] + [(c, False) for c in ex.negatives]
+        items = [(detection_prompt(label, c), t) for c, t in windows if c.window not in skip]
     else:
         items = [(fuzzing_prompt(label, c, m), t) for c, m, t in ex.fuzz if c.window not in skip]
     return [conv for conv, _ in items], [t for _, t in items]

@@ -144,11 +144,12 @@ def fold_input_scale(sae: SAE, scale: float) -> SAE:
     import torch
 
     out = copy.deepcopy(sae)
+    # torch types in-place division as returning a Tensor; it returns the Parameter it divided.
     with torch.no_grad():
-        out.b_enc /= scale
-        out.b_dec /= scale
+        out.b_enc /= scale  # type: ignore[misc]
+        out.b_dec /= scale  # type: ignore[misc]
         if hasattr(out, "threshold"):
-            out.threshold /= scale
+            out.threshold /= scale  # type: ignore[misc]
     return out
 
 
@@ -159,6 +160,7 @@ class _Layer:
         import torch
 
         self.key, self.cfg = key, cfg
+        assert cfg.width is not None and cfg.lr is not None  # cfg is resolved (SAETrainConfig.resolve)
         w_dec = torch.randn(cfg.width, d_in, generator=gen)
         w_dec /= w_dec.norm(dim=-1, keepdim=True)
         self.params = {"W_enc": torch.nn.Parameter(w_dec.t().contiguous()),
@@ -184,11 +186,13 @@ class _Layer:
     def step(self, x, lr: float, dead_tokens: int) -> dict:
         import torch
 
+        assert self.cfg.aux_k is not None  # cfg is resolved (SAETrainConfig.resolve)
         with torch.no_grad():
             dead = self.since_fired >= dead_tokens
             stats = sparse_step(self.params, x * self.scale, self.select, dead,
                                 self.cfg.aux_k, self.cfg.aux_coef)
-            w_dec = self.params["W_dec"]
+            w_dec: torch.Tensor = self.params["W_dec"]
+            assert w_dec.grad is not None  # sparse_step wrote it
             w_dec.grad -= (w_dec.grad * w_dec).sum(-1, keepdim=True) * w_dec
             for group in self.opt.param_groups:
                 group["lr"] = lr
@@ -229,6 +233,7 @@ class _Layer:
         import torch
 
         cfg = self.cfg
+        assert cfg.width is not None  # cfg is resolved (SAETrainConfig.resolve)
         hook, layer = hook_of(self.key)
         details = {"k": cfg.k, "lr": cfg.lr, "batch_size": cfg.batch_size, "steps": steps,
                    "tokens": tokens, "aux_k": cfg.aux_k, "aux_coef": cfg.aux_coef, "seed": cfg.seed,
@@ -395,6 +400,7 @@ def _train(store: ActivationStore, keys: list[str], cfg: SAETrainConfig, out_dir
         for _ in range(start):
             next(batches)
 
+    assert cfg.lr is not None  # train_saes resolved cfg
     t0 = time.perf_counter()
     try:
         for step in range(start, steps):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from alignlab.models.base import (
     ChatModel,
@@ -93,7 +93,9 @@ class HFModel(ChatModel):
         t0 = time.time()
         self.tokenizer = AutoTokenizer.from_pretrained(src, **kwargs)
         self.model = AutoModelForCausalLM.from_pretrained(src, dtype=_torch_dtype(dtype), **kwargs)
-        self.model.to(device).eval()
+        # PreTrainedModel.to is wrapped by functools.wraps(nn.Module.to), and typeshed's _Wrapped is
+        # not a descriptor, so mypy sees an unbound function expecting the model as first argument.
+        self.model.to(device).eval()  # type: ignore[arg-type]
         self._cache_kw = cache_kwarg(self.model)
         self.packed_linears = 0
         if onednn and device == "cpu":
@@ -122,8 +124,10 @@ class HFModel(ChatModel):
         """The prompt text for a conversation (chat template, or plain text without one)."""
         tok = self.tokenizer
         if tok.chat_template:
-            return tok.apply_chat_template(list(conv), tokenize=False,
-                                           add_generation_prompt=add_generation_prompt)
+            # transformers types the conversation as list[dict[str, str]], which a list of Message
+            # TypedDicts is not to mypy, and the result as a union; with tokenize=False it is the text.
+            return cast(str, tok.apply_chat_template(list(conv), tokenize=False,  # type: ignore[arg-type]
+                                                     add_generation_prompt=add_generation_prompt))
         text = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in conv)
         return text + ("\nAssistant:" if add_generation_prompt else "")
 
@@ -183,6 +187,7 @@ class HFModel(ChatModel):
         want_hs = bool(layers)
         gsum = None  # running sum of the generated tokens' hidden states (monitored layers)
         blocked: set[int] = set()
+        out: Any  # the model's output for the previous step's tokens (set before it is read, step > 0)
         with torch.inference_mode():
             logits, pooled = self._prefill(ids, mask, position, cache, layers)
             if monitor is not None:
@@ -216,7 +221,8 @@ class HFModel(ChatModel):
                     tokens[row].append(tok)
                     logps[row].append(chosen_lp[b])
                     if config.stop:
-                        texts[row] = self.tokenizer.decode(tokens[row], skip_special_tokens=True)
+                        # decode of one sequence is a str (transformers types it str | list[str])
+                        texts[row] = cast(str, self.tokenizer.decode(tokens[row], skip_special_tokens=True))
                         cut, hit = apply_stop(texts[row], config.stop)
                         if hit:
                             finish[row] = "stop"
@@ -244,7 +250,7 @@ class HFModel(ChatModel):
                     gsum += torch.cat([out.hidden_states[l][:, -1].float() for l in layers], -1)
         result = []
         for r in range(n):
-            text = self.tokenizer.decode(tokens[r], skip_special_tokens=True)
+            text = cast(str, self.tokenizer.decode(tokens[r], skip_special_tokens=True))
             text, hit = apply_stop(text, config.stop)
             result.append(Completion(
                 text=text, prompt_tokens=len(prompts[r]), completion_tokens=len(tokens[r]),
@@ -322,8 +328,8 @@ class HFModel(ChatModel):
         pairs: list[tuple[int, int, list[int], list[int]]] = []
         for i, (conv, cands) in enumerate(zip(conversations, continuations, strict=True)):
             prompt = self.encode(conv)
-            for j, c in enumerate(cands):
-                cont = self.tokenizer(c, add_special_tokens=False)["input_ids"]
+            for j, cand in enumerate(cands):
+                cont = self.tokenizer(cand, add_special_tokens=False)["input_ids"]
                 if not cont:
                     raise ValueError(f"continuation {j} of conversation {i} is empty")
                 pairs.append((i, j, prompt, cont))

@@ -10,6 +10,8 @@ are imported inside the functions that need them.
 
 from __future__ import annotations
 
+from typing import cast
+
 
 def cache_kwarg(model) -> str:
     """The forward argument that takes the KV cache: ``cache`` in transformers releases that
@@ -101,12 +103,14 @@ def _preallocated_cache(config, capacity: int):
         def group_cache(self):
             return DynamicCache(config=config)
 
+        # The casts below: the base class types ``layers`` as any cache layer; the one BatchCache
+        # made (at the end of this function) gets PreallocatedLayers only.
         def write_rows(self, group, rows: int, r0: int, start: int) -> None:
-            for layer, g in zip(self.layers, group.layers):
+            for layer, g in zip(cast("list[PreallocatedLayer]", self.layers), group.layers):
                 layer.write(g.keys, g.values, rows, r0, start)
 
         def finish_prefill(self, width: int) -> None:
-            for layer in self.layers:
+            for layer in cast("list[PreallocatedLayer]", self.layers):
                 layer.set_length(width)
 
     text = config.get_text_config()

@@ -97,9 +97,16 @@ class Attack(Protocol):
         description: one line for ``alignlab redteam --list-attacks`` and the report.
     """
 
-    name: str
-    kind: str
-    description: str
+    # Read-only members: an attack may set them as class constants (``ClassVar``, as
+    # ``TemplateAttack`` does), plain class attributes or properties.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
 
     def stream(self, behavior: Behavior, ctx: AttackContext) -> AttackStream: ...
 

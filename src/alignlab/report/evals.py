@@ -181,7 +181,7 @@ def _record(i: int, r: Any) -> dict[str, Any]:
     if beh not in (True, False, None):
         raise ValueError(f"{where}.behaviour: must be true, false or null (unscorable), got {beh!r}")
     outcome = "unscorable" if beh is None else ("shows" if beh else "not")
-    messages = []
+    messages: list[dict[str, Any]] = []
     for j, m in enumerate(r.get("transcript") or []):
         m = _obj(m, f"{where}.transcript[{j}]", "role, content, tool")
         role, tool = str(m.get("role") or "?"), m.get("tool")

@@ -76,9 +76,10 @@ def _obj(x: Any, where: str, what: str) -> dict[str, Any]:
 def _rate(d: Any, where: str) -> dict[str, Any]:
     """A RATE dict checked and with every key present: rate, ci, k, n, n_unscorable, note."""
     d = _obj(d, where, "rate, ci, k, n, n_unscorable")
-    r = {"rate": _prob(d.get("rate"), f"{where}.rate"), "ci": _pair(d.get("ci"), f"{where}.ci"),
-         "k": _count(d.get("k"), f"{where}.k"), "n": _count(d.get("n"), f"{where}.n"),
-         "n_unscorable": _count(d.get("n_unscorable"), f"{where}.n_unscorable")}
+    r: dict[str, Any] = {
+        "rate": _prob(d.get("rate"), f"{where}.rate"), "ci": _pair(d.get("ci"), f"{where}.ci"),
+        "k": _count(d.get("k"), f"{where}.k"), "n": _count(d.get("n"), f"{where}.n"),
+        "n_unscorable": _count(d.get("n_unscorable"), f"{where}.n_unscorable")}
     if r["k"] > r["n"]:
         raise ValueError(f"{where}: k={r['k']} exceeds n={r['n']}; n counts decided items")
     r["note"] = f"{r['k']}/{r['n']}" + (f", {r['n_unscorable']} unscorable" if r["n_unscorable"] else "")

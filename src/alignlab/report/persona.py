@@ -61,7 +61,8 @@ def _persona(p: Any) -> dict[str, Any] | None:
     p = _obj(p, "persona", "persona.json")
     axis = _obj(p.get("axis"), "persona.axis", "cos_pc1, explained_variance, ...")
     ev = [_finite(v, "persona.axis.explained_variance") for v in axis.get("explained_variance") or []]
-    pts, kinds = [], []
+    pts: list[dict[str, Any]] = []
+    kinds: list[str] = []
     for i, q in enumerate(p.get("points") or []):
         q = _obj(q, f"persona.points[{i}]", "name, kind, x, y, axis")
         x, y = (_finite(q.get(k), f"persona.points[{i}].{k}") for k in ("x", "y"))
@@ -128,7 +129,7 @@ def _drift(d: Any) -> dict[str, Any] | None:
     if d is None:
         return None
     d = _obj(d, "drift", "drift.json")
-    convs = []
+    convs: list[dict[str, Any]] = []
     for i, c in enumerate((d.get("conversations") or [])[:MAX_CONVERSATIONS_SHOWN]):
         c = _obj(c, f"drift.conversations[{i}]", "id, type, positions, turns")
         pos = [_finite(v, f"drift.conversations[{i}].positions") for v in c.get("positions") or []]

@@ -141,8 +141,9 @@ def _objective(prior: np.ndarray, costs: np.ndarray, h: float, budget: float):
     return f
 
 
-def optimise(prior: Sequence[float], costs: Sequence[float], harm_weight: float, budget: float,
-             starts: int = 6, seed: int = 0, warm: Sequence[np.ndarray] = (), full: bool = True) -> np.ndarray:
+def optimise(prior: Sequence[float] | np.ndarray, costs: Sequence[float] | np.ndarray, harm_weight: float,
+             budget: float, starts: int = 6, seed: int = 0, warm: Sequence[np.ndarray] = (),
+             full: bool = True) -> np.ndarray:
     """The allocation maximising EV on the simplex ``sum x = budget``, ``x >= 0``.
 
     SLSQP with the analytic gradient from fixed starts (uniform over 1..9, each single technique when
@@ -196,12 +197,13 @@ def _level_rows(x: np.ndarray, prior: np.ndarray, costs: np.ndarray, h: float, b
              "p_success_given_D": float(ps[d]), "harm_given_D": float(hm[d])} for d in range(N_LEVELS)]
 
 
-def allocation_inputs(config: AllocationConfig, prior: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray, float, float]:
+def allocation_inputs(config: AllocationConfig, prior: Sequence[float] | np.ndarray | None
+                      ) -> tuple[np.ndarray, np.ndarray, float, float]:
     p = np.asarray(normalise_prior(prior) if prior is not None else config.prior, float)
     return p, np.asarray(config.cost_scales, float), float(config.harm_weight), float(config.budget)
 
 
-def sensitivity(config: AllocationConfig, prior: Sequence[float] | None = None,
+def sensitivity(config: AllocationConfig, prior: Sequence[float] | np.ndarray | None = None,
                 base: np.ndarray | None = None) -> list[dict]:
     """Move each input by ``±config.sensitivity_step``, re-optimise, and rank inputs by effect.
 
@@ -265,7 +267,7 @@ def _bands(a: np.ndarray) -> dict[str, Any]:
     return {"p5": q[0].tolist(), "p50": q[1].tolist(), "p95": q[2].tolist()}
 
 
-def monte_carlo(config: AllocationConfig, x: np.ndarray, prior: Sequence[float] | None = None,
+def monte_carlo(config: AllocationConfig, x: np.ndarray, prior: Sequence[float] | np.ndarray | None = None,
                 samples: int | None = None, seed: int | None = None,
                 reoptimise: bool | None = None) -> dict[str, Any] | None:
     """5/50/95% bands over the uncertain inputs (see the module docstring for the distributions).
@@ -312,7 +314,7 @@ def monte_carlo(config: AllocationConfig, x: np.ndarray, prior: Sequence[float] 
     return res
 
 
-def allocate(config: AllocationConfig, prior: Sequence[float] | None = None, *,
+def allocate(config: AllocationConfig, prior: Sequence[float] | np.ndarray | None = None, *,
              samples: int | None = None, seed: int | None = None, reoptimise: bool | None = None,
              with_sensitivity: bool = True) -> dict[str, Any]:
     """Optimal allocation, its EV and parts, P(success | D), sensitivity and Monte Carlo bands.

@@ -32,13 +32,13 @@ class Uncertainty(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prior_concentration: float = Field(20.0, gt=0)
+    prior_concentration: float = Field(default=20.0, gt=0)
     """Dirichlet concentration k: prior samples ~ Dirichlet(k * prior); larger is surer."""
-    cost_sigma: float = Field(0.7, ge=0)
+    cost_sigma: float = Field(default=0.7, ge=0)
     """Log-normal sigma of each cost scale (independent); 0.7 is a factor of 2 at one sigma."""
-    harm_sigma: float = Field(0.5, ge=0)
+    harm_sigma: float = Field(default=0.5, ge=0)
     """Log-normal sigma of the harm weight."""
-    samples: int = Field(200, ge=0)
+    samples: int = Field(default=200, ge=0)
     """Monte Carlo samples N (0: no bands)."""
     seed: int = 0
     """Seed of the Monte Carlo samples."""
@@ -51,17 +51,17 @@ class AllocationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    budget: float = Field(10.0, gt=0)
+    budget: float = Field(default=10.0, gt=0)
     """Budget B, in the units of the cost scales."""
-    harm_weight: float = Field(0.5, ge=0)
+    harm_weight: float = Field(default=0.5, ge=0)
     """h: the cost of deploying a looks-safe but insufficient system, in units of success."""
     prior: list[float]
     """p_D for D = 1..10; must sum to 1."""
     cost_scales: list[float]
     """c_j for j = 1..9 (level 10 cannot be made ready): spend giving readiness 1 - 1/e."""
-    sensitivity_step: float = Field(0.1, gt=0, lt=1)
+    sensitivity_step: float = Field(default=0.1, gt=0, lt=1)
     """Relative step of the sensitivity analysis."""
-    starts: int = Field(6, ge=0)
+    starts: int = Field(default=6, ge=0)
     """Random optimiser starts, besides the uniform and single-technique ones."""
     uncertainty: Uncertainty = Field(default_factory=Uncertainty)
 
@@ -82,7 +82,7 @@ class AllocationConfig(BaseModel):
         return [float(c) for c in v]
 
 
-def normalise_prior(prior: Sequence[float], what: str = "prior: ") -> list[float]:
+def normalise_prior(prior: Sequence[float] | np.ndarray, what: str = "prior: ") -> list[float]:
     """Validate ten non-negative weights summing to 1 (within 1e-3) and rescale them exactly.
 
     Args:

@@ -239,7 +239,7 @@ def allocate_with_evidence(config: AllocationConfig, observations: Sequence[Any]
     upd = update_prior(config.prior, observations, evidence_path)
     post = allocate(config, upd["posterior"], **kwargs)
     p0, c, h, B = allocation_inputs(config, None)
-    x0 = optimise(p0.tolist(), c.tolist(), h, B, config.starts)
+    x0 = optimise(p0, c, h, B, config.starts)
     post["evidence"] = {
         **upd,
         "allocation_under_prior": x0.tolist(),

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar, cast
+from typing import Any, Callable, TypeVar
 
 from alignlab.redteam.attacks.encodings import (
     Base64Attack,
@@ -78,9 +78,7 @@ def register_attack(factory: F) -> F:
 for _factory in (Direct, Persona, RefusalSuppression, PrefixInjection, Fiction, PayloadSplit, Base64Attack,
                  Rot13Attack, LeetspeakAttack, ManyShot, SystemOverride, Authority, Distractors, PAIR, TAP,
                  Crescendo):
-    # TemplateAttack declares name/kind/description as ClassVar where the Attack protocol (in
-    # redteam/types.py) has instance attributes, so mypy does not see template attacks as Attacks.
-    register_attack(cast(Callable[..., Attack], _factory))
+    register_attack(_factory)
 
 
 def _known() -> str:
