@@ -33,7 +33,8 @@ import os
 import platform
 import tempfile
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -63,9 +64,9 @@ def select_items(limit: int, seed: int) -> list:
 def run_alignlab(model: Any, items: Sequence, orders: dict, mode: str, seed: int
                  ) -> tuple[list[dict], float, float, float]:
     """``(records, warm-up s, measured wall s, measured CPU s)`` of ``score_items`` in ``mode``."""
-    from alignlab.judges.rubric import make_eval_judge
     from alignlab.evals.runner import score_items
     from alignlab.evals.score import EvalConfig
+    from alignlab.judges.rubric import make_eval_judge
 
     judge = make_eval_judge(None)
     cfg = EvalConfig(mc_mode=mode, seed=seed)
@@ -98,7 +99,8 @@ def inspect_samples(items: Sequence, orders: dict) -> list:
 def run_inspect(path: str, items: Sequence, orders: dict, batch_size: int, log_dir: str
                 ) -> tuple[dict[str, tuple[int | None, str]], float, float, float, float]:
     """``({key: (chosen position or None, reply)}, load s, warm-up s, measured wall s, CPU s)``."""
-    from inspect_ai import Task, eval as inspect_eval
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
     from inspect_ai.model import GenerateConfig, get_model
     from inspect_ai.scorer import choice
     from inspect_ai.solver import multiple_choice

@@ -62,6 +62,7 @@ def bench_alignlab(path, prompts, new_tokens, batch_size):
 
 def bench_sequential(path, prompts, new_tokens):
     import torch
+
     from alignlab.models.hf import HFModel
 
     m = HFModel(path, onednn=False)
@@ -82,7 +83,8 @@ def bench_sequential(path, prompts, new_tokens):
 
 def bench_inspect(path, prompts, new_tokens):
     try:
-        from inspect_ai import Task, eval as inspect_eval
+        from inspect_ai import Task
+        from inspect_ai import eval as inspect_eval
         from inspect_ai.dataset import Sample
         from inspect_ai.model import GenerateConfig, get_model
         from inspect_ai.solver import generate

@@ -31,10 +31,10 @@ def _baseline_hidden(self, ids, mask, pos):
 
 
 def main() -> None:
+    import random
+
     import numpy as np
     import torch
-
-    import random
 
     from alignlab.data.behaviors import load_packaged
     from alignlab.data.splits import behavior_split

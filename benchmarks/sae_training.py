@@ -17,7 +17,8 @@ batches it then skips. By default it is given alignlab's init instead (the same 
 the geometric median of the same first batches, unit-norm decoder rows with ``W_enc = W_dec.T``), so
 both start alike and the FVUs compare the training, not the init (``--saelens-own-init`` for its
 own). Then both SAEs, as saved (they read raw activations), are scored on the same held-out tokens:
-pooled FVU, L0 and the fraction of latents that never fire. ``matched_fvu`` gives the tokens and seconds each needs to reach the
+pooled FVU, L0 and the fraction of latents that never fire. ``matched_fvu`` gives the tokens and
+seconds each needs to reach the
 worse of the two final FVUs (from per-step FVUs of each new batch before its update, smoothed over
 5 steps; SAELens's are recorded by wrapping its train step, which costs one reduction per step).
 Prints one JSON object.
@@ -178,7 +179,8 @@ def main() -> None:
                            "lr": cfg.lr, "steps": steps, "tokens": steps * cfg.batch_size,
                            "warmup_steps": warmup, "decay_steps": decay_steps, "dead_tokens": dead_tokens,
                            "heldout_tokens": len(held_x), "threads": torch.get_num_threads(),
-                           "saelens_init": "own" if args.saelens_own_init else "alignlab's (scale, median b_dec, unit rows)",
+                           "saelens_init": ("own" if args.saelens_own_init
+                                            else "alignlab's (scale, median b_dec, unit rows)"),
                            "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
                            "cpus": os.cpu_count()}}
 

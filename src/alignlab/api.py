@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import alignlab.report  # noqa: F401  (registers the report writers that result.save uses)
 from alignlab.data.behaviors import Behavior, filter_behaviors, load_behaviors, load_packaged, load_prompt_file
@@ -67,7 +68,8 @@ def _config(cls: type[C], config: C | None, settings: dict[str, Any]) -> C:
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     bad = sorted(set(settings) - known)
     if bad:
-        raise AlignlabError(f"unknown setting(s) {', '.join(bad)} for {cls.__name__}; known: {', '.join(sorted(known))}")
+        raise AlignlabError(f"unknown setting(s) {', '.join(bad)} for {cls.__name__}; "
+                            f"known: {', '.join(sorted(known))}")
     return dataclasses.replace(config or cls(), **settings)  # type: ignore[type-var]
 
 

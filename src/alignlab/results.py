@@ -15,8 +15,9 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Mapping, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from alignlab.errors import AlignlabError
 

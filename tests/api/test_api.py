@@ -80,8 +80,8 @@ def test_run_eval_returns_typed_results():
 
 
 def test_a_plugin_attack_registers_without_editing_alignlab():
-    from alignlab.redteam import register_attack
     from alignlab.models.base import user
+    from alignlab.redteam import register_attack
     from alignlab.redteam.attacks import ATTACKS, TemplateAttack
 
     @register_attack
@@ -226,4 +226,5 @@ def test_the_cli_loads_plugins_first(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "alignlab", "runs"], capture_output=True, text=True,
                          env={**env, "ALIGNLAB_PLUGINS": "no_such_plugin_module"})
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().startswith("error: plugin 'no_such_plugin_module'") and len(bad.stderr.strip().splitlines()) == 1
+    line = bad.stderr.strip()
+    assert line.startswith("error: plugin 'no_such_plugin_module'") and len(line.splitlines()) == 1

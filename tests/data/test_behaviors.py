@@ -7,8 +7,8 @@ import json
 import pickle
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

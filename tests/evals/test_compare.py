@@ -179,11 +179,11 @@ def test_control_items_are_compared_apart():
 def test_two_real_runs_of_the_runner(workspace, tmp_path):
     """End to end with the eval runner: A always picks (A), B always (B); the judge is shared."""
     from alignlab.evals.items import item_from_dict
-    from alignlab.judges.rubric import EvalJudge, RubricJudge
     from alignlab.evals.runner import run_eval
     from alignlab.evals.score import EvalConfig
-    from alignlab.models.scripted import ScriptedModel
     from alignlab.judges.harm import HeuristicJudge
+    from alignlab.judges.rubric import EvalJudge, RubricJudge
+    from alignlab.models.scripted import ScriptedModel
 
     items = [item_from_dict({"id": f"m{i}", "suite": "power_seeking", "kind": "mc",
                              "subtype": "resources", "question": f"Q{i}",

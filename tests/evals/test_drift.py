@@ -10,15 +10,14 @@ from typer.testing import CliRunner
 
 from alignlab.data import load_behaviors
 from alignlab.evals.capping import cap_projection, capping_experiment, jailbreak_prompts, random_unit
-from alignlab.evals.drift import (RECORDS_FILE, final_position, find_attractors, persona_drift,
-                                  summarise_types)
+from alignlab.evals.drift import RECORDS_FILE, final_position, find_attractors, persona_drift, summarise_types
 from alignlab.evals.persona import persona_map
 from alignlab.evals.persona_acts import response_activations
 from alignlab.evals.persona_axis import AxisInfo
 from alignlab.evals.persona_data import DriftConversation, PersonaDataError, PersonaSet, Role, load_personas
+from alignlab.judges.types import Verdict
 from alignlab.models.base import WhiteBoxRequired
 from alignlab.models.scripted import ScriptedModel
-from alignlab.judges.types import Verdict
 
 PERSONAS = {
     "default_system": None,

@@ -187,11 +187,11 @@ def test_export_of_a_real_runner_run(workspace, tmp_path):
     from inspect_ai.log import read_eval_log
 
     from alignlab.evals.items import item_from_dict
-    from alignlab.judges.rubric import EvalJudge, RubricJudge
     from alignlab.evals.runner import run_eval
     from alignlab.evals.score import EvalConfig
-    from alignlab.models.scripted import ScriptedModel
     from alignlab.judges.harm import HeuristicJudge
+    from alignlab.judges.rubric import EvalJudge, RubricJudge
+    from alignlab.models.scripted import ScriptedModel
 
     items = [item_from_dict({"id": f"m{i}", "suite": "power_seeking", "kind": "mc",
                              "subtype": "resources", "question": f"Q{i}",

@@ -11,10 +11,8 @@ import pytest
 from alignlab.evals.persona import RESPONSES_FILE, persona_map
 from alignlab.evals.persona_acts import response_activations, response_token_activations
 from alignlab.evals.persona_axis import AxisInfo
-from alignlab.evals.persona_data import (Jailbreak, PersonaDataError, PersonaSet, Role, Trait, load_drift,
-                                         load_personas)
-from alignlab.evals.persona_score import (EmbeddingScorer, JudgeScorer, auroc, auroc_ci, gap_sd, slope,
-                                          slope_ci)
+from alignlab.evals.persona_data import Jailbreak, PersonaDataError, PersonaSet, Role, Trait, load_drift, load_personas
+from alignlab.evals.persona_score import EmbeddingScorer, JudgeScorer, auroc, auroc_ci, gap_sd, slope, slope_ci
 from alignlab.models.base import WhiteBoxRequired
 from alignlab.models.scripted import ScriptedModel
 

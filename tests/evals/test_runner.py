@@ -8,11 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from alignlab.evals.items import item_from_dict
-from alignlab.judges.rubric import EvalJudge, RubricJudge
 from alignlab.evals.runner import run_eval
 from alignlab.evals.score import EvalConfig
-from alignlab.models.scripted import ScriptedModel
 from alignlab.judges.harm import HeuristicJudge
+from alignlab.judges.rubric import EvalJudge, RubricJudge
+from alignlab.models.scripted import ScriptedModel
 
 
 def items():

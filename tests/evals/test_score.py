@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 
 from alignlab.evals.items import item_from_dict
-from alignlab.judges.rubric import EvalJudge, RubricJudge, parse_judgement
 from alignlab.evals.runner import score_items, suite_metrics
 from alignlab.evals.score import EvalConfig, assign_orders, parse_calls, parse_letter
-from alignlab.models.scripted import ScriptedModel
 from alignlab.judges.harm import HeuristicJudge
+from alignlab.judges.rubric import EvalJudge, RubricJudge, parse_judgement
+from alignlab.models.scripted import ScriptedModel
 
 
 def mc(i, n=2, matching=(1,), suite="power_seeking", **kw):
@@ -176,7 +176,8 @@ def test_agentic_stops_after_max_steps_and_internal_email_is_not_detected():
 
 
 def test_parse_calls_accepts_function_style():
-    assert parse_calls('send_email(to="x@sec.gov")', ["send_email"]) == [{"tool": "send_email", "args": 'to="x@sec.gov"'}]
+    assert parse_calls('send_email(to="x@sec.gov")', ["send_email"]) == [
+        {"tool": "send_email", "args": 'to="x@sec.gov"'}]
     assert parse_calls("nothing", ["send_email"]) == []
 
 

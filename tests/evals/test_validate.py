@@ -7,10 +7,10 @@ import json
 import pytest
 
 from alignlab.evals.items import ItemError
-from alignlab.judges.rubric import EvalJudge, RubricJudge
 from alignlab.evals.validate import load_judge_labels, packaged_labels_path, validate_eval_judge
-from alignlab.models.scripted import ScriptedModel
 from alignlab.judges.harm import HeuristicJudge
+from alignlab.judges.rubric import EvalJudge, RubricJudge
+from alignlab.models.scripted import ScriptedModel
 
 
 def row(i, suite, label, reply, **kw):
@@ -28,7 +28,8 @@ def test_known_agreement_per_scorer(tmp_path):
                 detect={"tool": "send_email", "args_any": ["sec.gov"]}, kind="agentic")]
     p = tmp_path / "labels.jsonl"
     p.write_text("\n".join(json.dumps(r) for r in rows))
-    judge_model = ScriptedModel(score_fn=lambda conv, c: 0.0 if ("wonderful" in conv[-1]["content"]) == c.endswith("yes") else -1.0)
+    judge_model = ScriptedModel(
+        score_fn=lambda conv, c: 0.0 if ("wonderful" in conv[-1]["content"]) == c.endswith("yes") else -1.0)
     rep = validate_eval_judge(EvalJudge(RubricJudge(judge_model), HeuristicJudge()), load_judge_labels(p))
     syc = rep["suites"]["sycophancy"]["rubric judge"]
     assert (syc["n"], syc["tp"], syc["fp"], syc["tn"], syc["fn"]) == (4, 2, 1, 1, 0) and syc["accuracy"] == 0.75
@@ -54,8 +55,8 @@ def test_packaged_labels_cover_every_judged_suite():
 
 def test_recorded_agreement_reaches_the_run_caveat(tmp_path, monkeypatch):
     from alignlab.evals import items
-    from alignlab.judges import rubric as J
     from alignlab.evals.validate import record_agreement
+    from alignlab.judges import rubric as J
 
     rep = {"judge": "llm:x", "n_labels": 4, "suites": {"sycophancy": {"rubric judge": {
         "n": 4, "n_unscorable": 0, "accuracy": 0.75, "accuracy_ci": [0.3, 0.95], "kappa": 0.5,

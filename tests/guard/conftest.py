@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alignlab.heads import LinearHead
 from alignlab.guard.guard import Guard
+from alignlab.heads import LinearHead
 
 
 def head(dim: int, coef: float = 10.0, intercept: float = -5.0, threshold: float = 0.5) -> LinearHead:

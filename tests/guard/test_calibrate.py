@@ -13,10 +13,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from alignlab.data.splits import load_borderline
-
+from alignlab.data.splits import borderline_split, load_borderline
 from alignlab.guard import GuardedModel, LeakageError, load_guard
-from alignlab.data.splits import borderline_split
 from alignlab.guard.calibrate import calibrate_guard
 from alignlab.guard.leakage import check_no_leakage
 from alignlab.models.base import GenerationConfig, user
@@ -102,7 +100,8 @@ def test_calibration_bounds_the_benign_block_rate_and_matches_the_guarded_model(
 def test_thresholds_never_drop_and_recalibration_reuses_scores(tmp_path, guard_parts):
     g = _guard(tmp_path, guard_parts)
     target = ScriptedModel(_reply)
-    calm = [f"what is a good {n} book for {m}" for n in ("python", "java", "cooking") for m in ("me", "kids", "work", "fun")]
+    calm = [f"what is a good {n} book for {m}" for n in ("python", "java", "cooking")
+            for m in ("me", "kids", "work", "fun")]
     rec = calibrate_guard(g, target, calm, fpr=0.0, max_new_tokens=16)
     assert all(not h["raised"] and h["calibrated"] == h["trained"] for h in rec["heads"].values())
     n_calls = len(target.calls)

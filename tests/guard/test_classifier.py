@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignlab.heads import classifier_metrics, threshold_at_fpr, train_head
 from alignlab.guard.guard import Guard, load_guard
+from alignlab.heads import classifier_metrics, threshold_at_fpr, train_head
 
 
 def test_threshold_at_fpr_bounds_the_false_positive_rate():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alignlab.data.behaviors import Behavior, load_packaged
+from alignlab.data.behaviors import load_packaged
+from alignlab.data.splits import behavior_split, load_borderline
 from alignlab.guard.constitution import load_constitution, parse_constitution
-from alignlab.data.splits import behavior_split
 from alignlab.guard.data import (
     DataConfig,
     LeakageError,
@@ -15,7 +15,6 @@ from alignlab.guard.data import (
     eval_texts_of,
     examples_from_run,
 )
-from alignlab.data.splits import load_borderline
 from alignlab.models import ScriptedModel
 
 

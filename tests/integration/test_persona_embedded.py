@@ -22,8 +22,8 @@ def test_reply_activations_and_cap_floor_on_smollm2(smol):
 
     from alignlab.evals.capping import cap_projection, random_unit
     from alignlab.evals.persona_acts import response_activations
-    from alignlab.models.whitebox import decoder_layers
     from alignlab.models.base import GenerationConfig
+    from alignlab.models.whitebox import decoder_layers
 
     convs = [[{"role": "user", "content": "What makes a good friend?"}],
              [{"role": "system", "content": "You are a pirate."}, {"role": "user", "content": "Hi"},

@@ -20,7 +20,12 @@ torch = pytest.importorskip("torch")
 from alignlab.interp.autointerp import AutoInterpConfig, run_autointerp  # noqa: E402
 from alignlab.interp.autointerp_examples import build_examples, make_windows, sparsify_dense  # noqa: E402
 from alignlab.interp.autointerp_score import (  # noqa: E402
-    explain, parse_label, parse_yes_no, render, score_detection, score_fuzzing,
+    explain,
+    parse_label,
+    parse_yes_no,
+    render,
+    score_detection,
+    score_fuzzing,
 )
 from alignlab.interp.autointerp_types import TokenTable  # noqa: E402
 from alignlab.models.scripted import ScriptedModel  # noqa: E402

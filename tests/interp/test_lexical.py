@@ -18,7 +18,8 @@ def test_planted_token_latents_are_labelled_by_their_token_and_detected(tmp_path
     table = make_table()
     lex = LexicalModel()
     res = run_autointerp(table, make_sources(table), lex, lex, AutoInterpConfig(**CFG), tmp_path)
-    recs = {(r["source"], r["latent"]): r for r in map(json.loads, (tmp_path / "latents.jsonl").read_text().splitlines())}
+    rows = map(json.loads, (tmp_path / "latents.jsonl").read_text().splitlines())
+    recs = {(r["source"], r["latent"]): r for r in rows}
     for latent, word in ((11, "cat"), (22, "dog")):
         r = recs[("sae", latent)]
         assert r["label"].split(",")[0].strip('"') == word  # the most often marked token first

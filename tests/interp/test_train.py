@@ -6,8 +6,16 @@ import pytest
 import torch
 
 from alignlab.interp.acts import ActivationStore, ActivationWriter, ActsError
-from alignlab.interp.train import (CKPT_FILE, DONE_FILE, LOG_FILE, SAETrainConfig, TrainError,
-                                   _Layer, _schedule, train_saes)
+from alignlab.interp.train import (
+    CKPT_FILE,
+    DONE_FILE,
+    LOG_FILE,
+    SAETrainConfig,
+    TrainError,
+    _Layer,
+    _schedule,
+    train_saes,
+)
 from alignlab.interp.train_step import select_batchtopk, select_topk, sparse_step
 
 D, N_FEAT, ACTIVE = 64, 128, 3

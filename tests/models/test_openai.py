@@ -6,7 +6,7 @@ import asyncio
 import socket
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 

@@ -2,7 +2,16 @@
 
 import pytest
 
-from alignlab.models import CachedModel, CompletionCache, GenerationConfig, ScriptedModel, SpecError, load_model, parse_spec, user
+from alignlab.models import (
+    CachedModel,
+    CompletionCache,
+    GenerationConfig,
+    ScriptedModel,
+    SpecError,
+    load_model,
+    parse_spec,
+    user,
+)
 
 
 def test_parse_specs():

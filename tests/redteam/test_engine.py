@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from alignlab.data import Behavior
-from alignlab.models import ScriptedModel
 import alignlab.report  # noqa: F401  (registers the report writers)
-from alignlab.redteam.engine import RedteamConfig, run_redteam
+from alignlab.data import Behavior
 from alignlab.judges.harm import HeuristicJudge
 from alignlab.judges.types import JudgeItem
+from alignlab.models import ScriptedModel
+from alignlab.redteam.engine import RedteamConfig, run_redteam
 from alignlab.redteam.types import AttackResult, Attempt, ask_target, judge_single
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -130,7 +130,8 @@ SCRIPT = textwrap.dedent('''
     resume = sys.argv[3] if len(sys.argv) > 3 else None
     res = run_redteam(ScriptedModel(slow_reply), KeywordJudge(), bs, [Plain("direct"), Plain("jb", "jb:")],
                       ws, RedteamConfig(budget=2, window=2), resume=resume)
-    print(json.dumps({{k: res[k] for k in ("asr", "asr_ci", "compliance_rate", "n_unscorable", "by_attack", "queries")}}))
+    keys = ("asr", "asr_ci", "compliance_rate", "n_unscorable", "by_attack", "queries")
+    print(json.dumps({{k: res[k] for k in keys}}))
 ''')
 
 

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from alignlab.store import RunNotFound, Workspace
+from alignlab.store import RunNotFound
 
 
 def test_records_are_committed_and_visible_to_another_connection(workspace):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from alignlab.strategy.allocate import (
+    _objective,
     allocate,
     expected_value,
     harm_given_level,
@@ -15,7 +16,6 @@ from alignlab.strategy.allocate import (
     success_given_level,
 )
 from alignlab.strategy.allocate_config import AllocationConfig, AllocationError, load_allocation_config
-from alignlab.strategy.allocate import _objective
 
 
 @pytest.fixture(scope="module")

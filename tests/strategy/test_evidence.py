@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from alignlab.strategy.allocate_config import load_allocation_config
-from alignlab.strategy.evidence import allocate_with_evidence
-from alignlab.strategy.evidence import EvidenceError, Observation, load_evidence, update_prior
+from alignlab.strategy.evidence import EvidenceError, Observation, allocate_with_evidence, load_evidence, update_prior
 
 PRIOR = [0.04, 0.08, 0.12, 0.14, 0.14, 0.14, 0.12, 0.10, 0.07, 0.05]
 REQUIRED = ("guard_broken_adaptive", "guard_holds_adaptive", "sleeper_defect_persists", "rlhf_sycophancy_high",

@@ -14,8 +14,9 @@ import functools
 import importlib
 import inspect
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -144,7 +145,7 @@ def _source(module: str) -> Path:
     return base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lines(module: str) -> tuple[str, ...]:
     if not module.startswith("alignlab."):
         return ()
@@ -186,7 +187,7 @@ def _constant(module: str, name: str) -> ast.expr | None:
     return found[0] if len(found) == 1 else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _declared(module: str, name: str) -> dict[str, ast.expr | None] | None:
     """Field -> default expression (None: no default) of a class, or parameter -> default of a
     function, at the top level of ``module``'s source; None when it is not found there."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -43,13 +44,13 @@ GENERATE = Defaults("alignlab.evals.generate:generate_eval")
 def eval_run(
     ctx: typer.Context,
     model: str = target_option("Model under evaluation (spec)."),
-    suite: Optional[str] = typer.Option(None, help="Suite name, a comma list, or 'all' (default: all "
+    suite: str | None = typer.Option(None, help="Suite name, a comma list, or 'all' (default: all "
                                                    "unless --items is given)."),
-    items: Optional[Path] = typer.Option(None, help="Extra items: alignlab JSONL or anthropics/evals JSONL."),
+    items: Path | None = typer.Option(None, help="Extra items: alignlab JSONL or anthropics/evals JSONL."),
     judge: str = typer.Option(DEFAULT_TARGET, help="Judge model spec for free-form items, or 'none' "
                                                    "(then they are unscorable; misuse uses the heuristic)."),
     judge_mode: str = judge_mode_option("Judge mode: auto, generate or logprob."),
-    limit: Optional[int] = typer.Option(None, help="Items per suite, stratified by kind and subtype."),
+    limit: int | None = typer.Option(None, help="Items per suite, stratified by kind and subtype."),
     seed: int = typer.Option(EVAL.seed),
     max_new_tokens: int = typer.Option(EVAL.max_new_tokens, help="Reply length for free-form turns and agentic steps."),
     max_steps: int = typer.Option(EVAL.max_steps, help="Most model turns in an agentic rollout."),
@@ -58,8 +59,8 @@ def eval_run(
     batch_size: int = batch_size_option(),
     concurrency: int = concurrency_option(),
     workspace: Path = workspace_option(),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where results go (default: the run's artifacts)."),
-    resume: Optional[str] = resume_option(),
+    out_dir: Path | None = typer.Option(None, "--out", help="Where results go (default: the run's artifacts)."),
+    resume: str | None = resume_option(),
     no_cache: bool = no_cache_option(),
 ) -> None:
     """Evaluate a model on behavioural suites: rates with 95% CIs, unscorable counts, a report."""
@@ -151,8 +152,8 @@ def validate_judge_cmd(
     judge: str = typer.Option(DEFAULT_TARGET, help="Judge model spec, or 'none' (the detector and "
                                                    "the heuristic harm judge only)."),
     judge_mode: str = judge_mode_option("auto, generate or logprob."),
-    labels: Optional[Path] = typer.Option(None, help="Labels JSONL (default: the packaged set)."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the report as JSON here."),
+    labels: Path | None = typer.Option(None, help="Labels JSONL (default: the packaged set)."),
+    out_file: Path | None = typer.Option(None, "--out", help="Write the report as JSON here."),
     record: bool = typer.Option(False, "--record", help="Store the figures in the packaged "
                                                         "judge_agreement.json (run caveats quote them)."),
     batch_size: int = batch_size_option(value=16),
@@ -191,8 +192,8 @@ def compare_cmd(
     run_a: str = typer.Argument(..., help="Baseline: a run id, or an eval output folder (samples.jsonl)."),
     run_b: str = typer.Argument(..., help="Compared run: a run id or an output folder."),
     workspace: Path = workspace_option("Run store folder (for run ids)."),
-    suite: Optional[str] = typer.Option(None, help="Only these suites (comma list)."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the comparison as JSON here."),
+    suite: str | None = typer.Option(None, help="Only these suites (comma list)."),
+    out_file: Path | None = typer.Option(None, "--out", help="Write the comparison as JSON here."),
 ) -> None:
     """Paired comparison of two eval runs: B - A per suite with a paired bootstrap CI and McNemar p."""
     from rich.table import Table
@@ -237,15 +238,15 @@ def export_inspect_cmd(
 @app.command("generate")
 def generate_cmd(
     out_dir: Path = typer.Option(..., "--out", help="Folder for generated.jsonl, generation.json (resumes)."),
-    behaviour: Optional[str] = typer.Option(None, help="One paragraph describing the behaviour to test."),
-    behaviour_file: Optional[Path] = typer.Option(None, help="A file holding that paragraph."),
+    behaviour: str | None = typer.Option(None, help="One paragraph describing the behaviour to test."),
+    behaviour_file: Path | None = typer.Option(None, help="A file holding that paragraph."),
     helper: str = target_option("Model that writes the items (a strong one helps)."),
     n: int = typer.Option(GENERATE.n, help="Scenarios to write (each becomes at most one item)."),
     kind: str = typer.Option(GENERATE.kind, help="mc or freeform."),
     variations: int = typer.Option(GENERATE.variations, help="Perturbations per seed scenario."),
-    target: Optional[str] = typer.Option(None, help="Roll the accepted items out on this model."),
+    target: str | None = typer.Option(None, help="Roll the accepted items out on this model."),
     judge: str = typer.Option("none", help="Judge for free-form rollouts (a model spec)."),
-    name: Optional[str] = typer.Option(None, help="Name of the generated set (default: from the text)."),
+    name: str | None = typer.Option(None, help="Name of the generated set (default: from the text)."),
     seed: int = typer.Option(GENERATE.seed),
     batch_size: int = batch_size_option(),
 ) -> None:

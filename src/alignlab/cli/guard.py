@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import typer
 
@@ -37,7 +38,7 @@ EMBED_CHUNK_TOKENS = 32
 @app.command("train")
 def guard_train(
     out_dir: Path = typer.Option(..., "--out", help="Guard directory to write."),
-    constitution: Optional[Path] = typer.Option(None, help="Constitution YAML/Markdown (default: packaged)."),
+    constitution: Path | None = typer.Option(None, help="Constitution YAML/Markdown (default: packaged)."),
     from_run: list[str] = typer.Option([], "--from-run", help="Red-team run id whose hits to add (repeatable)."),
     backbone: str = typer.Option(GUARD_TRAIN.backbone, help="embed, probe or cascade."),
     target: str = target_option("Model to guard: answers the training requests; probes read its activations."),
@@ -54,10 +55,10 @@ def guard_train(
                                         help="Wrapped versions per request the target answers too, so output "
                                              "classifiers see replies under jailbreak templates."),
     fpr: float = typer.Option(GUARD_TRAIN.fpr, help="Target false-positive rate on benign data, per classifier."),
-    chunk_tokens: Optional[int] = typer.Option(None, help=f"Streaming check interval (default "
+    chunk_tokens: int | None = typer.Option(None, help=f"Streaming check interval (default "
                                                           f"{EMBED_CHUNK_TOKENS} embed, "
                                                           f"{GUARD_TRAIN.chunk_tokens} probe)."),
-    layers: Optional[str] = typer.Option(None, help="Comma list of hidden-state layers for probes."),
+    layers: str | None = typer.Option(None, help="Comma list of hidden-state layers for probes."),
     cascade_recall: float = typer.Option(GUARD_TRAIN.cascade_recall,
                                          help="Cascade: probe scores below the level keeping this recall pass "
                                               "unescalated (lower: less overhead)."),
@@ -135,7 +136,7 @@ def guard_calibrate(
     guard: Path = typer.Option(..., help="Guard directory from 'alignlab guard train' (updated in place)."),
     target: str = target_option("The guarded model: its replies are scored by the output classifier "
                                 "(and its activations by probes)."),
-    benign: Optional[Path] = typer.Option(None, help="Benign prompts never evaluated, .txt/.csv/.jsonl "
+    benign: Path | None = typer.Option(None, help="Benign prompts never evaluated, .txt/.csv/.jsonl "
                                                      "(default: the calibration half of the packaged "
                                                      "borderline set)."),
     fpr: float = typer.Option(CALIBRATE.fpr, help="Most of the benign prompts each classifier may block."),
@@ -183,19 +184,19 @@ def guard_calibrate(
 def guard_eval(
     guard: Path = typer.Option(..., help="Guard directory from 'alignlab guard train'."),
     target: str = target_option(),
-    behaviors: Optional[Path] = typer.Option(None, help="Evaluation behaviors (default: the packaged "
+    behaviors: Path | None = typer.Option(None, help="Evaluation behaviors (default: the packaged "
                                                         "held-out half)."),
-    benign: Optional[Path] = typer.Option(None, help="Extra benign prompts, .txt or .jsonl "
+    benign: Path | None = typer.Option(None, help="Extra benign prompts, .txt or .jsonl "
                                                      "(default: the evaluation half of the packaged "
                                                      "borderline set)."),
     attacks: str = typer.Option("templates", help="Comma list, or all / templates / llm."),
-    attacker: Optional[str] = typer.Option(None, help="Attacker spec for pair/tap/crescendo (adaptive: "
+    attacker: str | None = typer.Option(None, help="Attacker spec for pair/tap/crescendo (adaptive: "
                                                       "they see the guard's refusals)."),
     judge: str = judge_option(),
     stages: str = typer.Option(",".join(GUARD_EVAL.stages), help="Guard stages: input, output, exchange."),
-    chunk_tokens: Optional[int] = typer.Option(GUARD_EVAL.chunk_tokens,
+    chunk_tokens: int | None = typer.Option(GUARD_EVAL.chunk_tokens,
                                                help="Streaming check interval (default: the guard's)."),
-    limit: Optional[int] = typer.Option(None, help="Behaviors to use, stratified by category."),
+    limit: int | None = typer.Option(None, help="Behaviors to use, stratified by category."),
     budget: int = typer.Option(GUARD_EVAL.budget), seed: int = typer.Option(GUARD_EVAL.seed),
     max_new_tokens: int = typer.Option(GUARD_EVAL.max_new_tokens, help="Target reply length."),
     latency_samples: int = typer.Option(GUARD_EVAL.latency_samples,

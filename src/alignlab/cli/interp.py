@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import typer
 
@@ -78,7 +79,8 @@ def capture_cmd(
                                                     "on CPUs with AVX512-BF16)."),
     context_len: int = typer.Option(CAPTURE.context_len, help="Tokens per context."),
     batch_size: int = typer.Option(CAPTURE.batch_size, help="Contexts per forward pass."),
-    transcripts: int = typer.Option(CORPUS.n_transcripts, help="Default corpus: chat transcripts the model writes first."),
+    transcripts: int = typer.Option(CORPUS.n_transcripts,
+                                    help="Default corpus: chat transcripts the model writes first."),
 ) -> None:
     """Capture several layers' activations in one forward pass into sharded safetensors."""
     quiet_hf()
@@ -107,15 +109,15 @@ def train_sae_cmd(
     acts: Path = typer.Option(..., help="Activation store (the --out of capture)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for one SAE per key (resumes when re-run)."),
     arch: str = typer.Option(SAE_TRAIN.arch, help="topk or batchtopk (saved as jumprelu)."),
-    width: Optional[int] = typer.Option(SAE_TRAIN.width, help="Latents (default: expansion x d_model)."),
+    width: int | None = typer.Option(SAE_TRAIN.width, help="Latents (default: expansion x d_model)."),
     expansion: int = typer.Option(SAE_TRAIN.expansion, help="Latents per input dimension when --width is not given."),
     k: int = typer.Option(SAE_TRAIN.k, help="Active latents per token (per token on average for batchtopk)."),
-    keys: Optional[str] = typer.Option(None, help="Comma list such as resid.15 (default: every key in the store)."),
-    tokens: Optional[int] = typer.Option(SAE_TRAIN.max_tokens,
+    keys: str | None = typer.Option(None, help="Comma list such as resid.15 (default: every key in the store)."),
+    tokens: int | None = typer.Option(SAE_TRAIN.max_tokens,
                                          help="Training tokens (default: every train-split token)."),
     batch_size: int = typer.Option(SAE_TRAIN.batch_size, help="Tokens per step (at a few million tokens, more "
                                                               "steps beat larger batches)."),
-    lr: Optional[float] = typer.Option(SAE_TRAIN.lr, help="Learning rate (default scales with width)."),
+    lr: float | None = typer.Option(SAE_TRAIN.lr, help="Learning rate (default scales with width)."),
     seed: int = typer.Option(SAE_TRAIN.seed),
 ) -> None:
     """Train TopK / BatchTopK SAEs on the train split of a store, several layers in one pass."""
@@ -130,7 +132,8 @@ def train_sae_cmd(
     for key in saes:
         log = out_dir / key / "training_log.jsonl"
         last = json.loads(log.read_text().splitlines()[-1]) if log.exists() else {}
-        out.print(f"{key}: final training fvu {last.get('fvu', float('nan')):.3f}, l0 {last.get('l0', float('nan')):.1f}, "
+        out.print(f"{key}: final training fvu {last.get('fvu', float('nan')):.3f}, "
+                  f"l0 {last.get('l0', float('nan')):.1f}, "
                   f"dead {last.get('dead_frac', float('nan')):.1%} -> {out_dir / key}")
 
 
@@ -138,7 +141,7 @@ def train_sae_cmd(
 def eval_sae_cmd(
     sae: Path = typer.Option(..., help="An SAE folder or the --out of train-sae."),
     acts: Path = typer.Option(..., help="The activation store it was trained on (its held-out contexts are used)."),
-    model: Optional[str] = typer.Option(None, help="Model for the CE splice (default: the store's model spec)."),
+    model: str | None = typer.Option(None, help="Model for the CE splice (default: the store's model spec)."),
     tokens: int = typer.Option(EVALUATE_SAE.tokens, help="Held-out tokens for FVU, L0, dead and dense fractions."),
     ce_contexts: int = typer.Option(EVALUATE_SAE.ce_contexts,
                                     help="Held-out contexts for the cross-entropy splice (0: skip)."),
@@ -192,7 +195,7 @@ def probe_cmd(
 def steer_cmd(
     prompt: str = typer.Option(..., help="User message to answer with and without steering."),
     direction: str = typer.Option(..., help="sae:DIR:LATENT (decoder row) or probe:DIR:LAYER (probe direction)."),
-    layer: Optional[int] = typer.Option(None, help="Block to steer (default: the SAE's or probe's layer)."),
+    layer: int | None = typer.Option(None, help="Block to steer (default: the SAE's or probe's layer)."),
     coef: list[float] = typer.Option([-8.0, 8.0], help="Coefficients (repeatable), in residual-stream units."),
     model: str = typer.Option(DEFAULT_TARGET),
     max_new_tokens: int = typer.Option(48),
@@ -241,7 +244,7 @@ def autointerp_cmd(
                                   help="Baseline: random MLP neurons of the same block (0: skip)."),
     n_random: int = typer.Option(AUTOINTERP_SAE.n_random, help="Baseline: latents of a random-weight SAE (0: skip)."),
     tokens: int = typer.Option(AUTOINTERP_SAE.tokens, help="Token budget the contexts are drawn from."),
-    key: Optional[str] = typer.Option(None, help="Store key when --sae holds several SAEs (e.g. resid.15)."),
+    key: str | None = typer.Option(None, help="Store key when --sae holds several SAEs (e.g. resid.15)."),
     n_detection: int = typer.Option(AUTOINTERP.n_detection,
                                     help="Held-out activating contexts per latent for detection."),
     n_negative: int = typer.Option(AUTOINTERP.n_negative, help="Non-activating contexts per latent for detection."),
@@ -293,7 +296,9 @@ def autointerp_cmd(
         d, f, i = r["detection_bal_acc"], r["fuzzing_bal_acc"], r["interpretable_frac"]
 
         def m(x):
-            return "n/a" if x.get("mean") is None else f"{x['mean']:.3f} [{x['ci'][0]:.3f}, {x['ci'][1]:.3f}] (n={x['n']})"
+            if x.get("mean") is None:
+                return "n/a"
+            return f"{x['mean']:.3f} [{x['ci'][0]:.3f}, {x['ci'][1]:.3f}] (n={x['n']})"
 
         rate = "n/a" if i.get("rate") is None else f"{i['rate']:.1%} ({i['k']}/{i['n']})"
         out.print(f"{name:<12} detection {m(d)}  fuzzing {m(f)}  interpretable {rate}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,11 +14,11 @@ app = typer.Typer(help="Judges: validate against hand labels.", no_args_is_help=
 
 @app.command("validate")
 def judge_validate(
-    labels: Optional[Path] = typer.Option(None, help="Labels JSONL (default: the packaged set)."),
+    labels: Path | None = typer.Option(None, help="Labels JSONL (default: the packaged set)."),
     judge: str = judge_option(),
     judge_mode: str = judge_mode_option(),
     split: str = typer.Option("all", help="all, dev (used to design judges) or test (held out)."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the report as JSON here."),
+    out_file: Path | None = typer.Option(None, "--out", help="Write the report as JSON here."),
     batch_size: int = batch_size_option(),
 ) -> None:
     """Agreement of a judge with hand labels: accuracy, Cohen's kappa, precision, recall."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -11,17 +11,17 @@ from alignlab.cli.common import DEFAULT_WORKSPACE, console, fail, out, progress,
 
 
 def lab_cmd(
-    config: Optional[Path] = typer.Option(None, help="Lab config YAML (default: the packaged default config)."),
+    config: Path | None = typer.Option(None, help="Lab config YAML (default: the packaged default config)."),
     quick: bool = typer.Option(False, "--quick", help="The packaged quick config: a first look in a few minutes."),
-    target: Optional[str] = typer.Option(None, help="Target model spec (overrides the config's)."),
-    helper: Optional[str] = typer.Option(None, help="Helper model spec: attacker, guard-data writer, eval judge "
+    target: str | None = typer.Option(None, help="Target model spec (overrides the config's)."),
+    helper: str | None = typer.Option(None, help="Helper model spec: attacker, guard-data writer, eval judge "
                                                     "(overrides the config's; default: the target itself)."),
-    stages: Optional[str] = typer.Option(None, help="Comma list of stages to run (default: the config's): "
+    stages: str | None = typer.Option(None, help="Comma list of stages to run (default: the config's): "
                                                     "redteam, judges, guard, reattack, evals, interp, strategy."),
     out_dir: Path = typer.Option(Path("lab-out"), "--out", help="Folder for every stage's files, results.json "
                                                                 "and report.html."),
     workspace: Path = workspace_option(),
-    resume: Optional[str] = typer.Option(None, help="Lab run id to resume (default: the one in OUT/lab.json)."),
+    resume: str | None = typer.Option(None, help="Lab run id to resume (default: the one in OUT/lab.json)."),
 ) -> None:
     """Run the lab loop on a target: red-team -> guard -> re-attack -> evals -> SAE + auto-interp ->
     scorecard and ladder -> one report. Resumable stage by stage."""
@@ -50,9 +50,9 @@ def lab_cmd(
 
 def report_cmd(
     workspace: Path = typer.Argument(DEFAULT_WORKSPACE, help="Workspace folder (runs.sqlite)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where report.html and results.json go "
+    out_dir: Path | None = typer.Option(None, "--out", help="Where report.html and results.json go "
                                                                "(default: WORKSPACE/report)."),
-    config: Optional[Path] = typer.Option(None, help="Lab config whose strategy section to use (default: packaged)."),
+    config: Path | None = typer.Option(None, help="Lab config whose strategy section to use (default: packaged)."),
 ) -> None:
     """The lab report of a workspace: the ladder with the evidence at each level, the technique
     scorecard against published figures, the strategy models, links into each stage's report."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -67,11 +66,11 @@ def _range(interval, fmt: str = ".2f") -> str:
 def map_cmd(
     model: str = target_option("White-box model spec (embedded: or hf:)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for persona.json and directions.safetensors."),
-    layer: Optional[int] = typer.Option(PERSONA_MAP.layer, help="Decoder block to read (default: about 2/3 depth)."),
-    personas: Optional[Path] = typer.Option(None, help="personas.json (default: the packaged one)."),
-    limit_questions: Optional[int] = typer.Option(None, help="First N extraction and first N test questions."),
-    traits: Optional[int] = typer.Option(None, help="First N traits."),
-    roles: Optional[int] = typer.Option(None, help="First N roles."),
+    layer: int | None = typer.Option(PERSONA_MAP.layer, help="Decoder block to read (default: about 2/3 depth)."),
+    personas: Path | None = typer.Option(None, help="personas.json (default: the packaged one)."),
+    limit_questions: int | None = typer.Option(None, help="First N extraction and first N test questions."),
+    traits: int | None = typer.Option(None, help="First N traits."),
+    roles: int | None = typer.Option(None, help="First N roles."),
     max_new_tokens: int = typer.Option(PERSONA_MAP.max_new_tokens, help="Greedy reply length."),
     coefficients: str = typer.Option(",".join(f"{c:g}" for c in PERSONA_MAP.coefficients),
                                      help="Steering strengths, in units of the layer's typical token norm."),
@@ -118,10 +117,10 @@ def map_cmd(
 def drift_cmd(
     model: str = target_option("White-box model spec (the one the axis was made on)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for drift.json and drift_records.jsonl (resumes)."),
-    conversations: Optional[Path] = typer.Option(None, help="drift.jsonl (default: the packaged one)."),
-    axis: Optional[Path] = typer.Option(None, help="persona.json from persona map (default: OUT/persona.json)."),
-    limit: Optional[int] = typer.Option(None, help="At most N conversations, taken in turn from each type."),
-    max_turns: Optional[int] = typer.Option(None, help="Keep the first N user turns of each conversation."),
+    conversations: Path | None = typer.Option(None, help="drift.jsonl (default: the packaged one)."),
+    axis: Path | None = typer.Option(None, help="persona.json from persona map (default: OUT/persona.json)."),
+    limit: int | None = typer.Option(None, help="At most N conversations, taken in turn from each type."),
+    max_turns: int | None = typer.Option(None, help="Keep the first N user turns of each conversation."),
     max_new_tokens: int = typer.Option(PERSONA_DRIFT.max_new_tokens, help="Greedy reply length."),
     chunk: int = typer.Option(PERSONA_DRIFT.chunk,
                               help="Conversations played together (each finished chunk is saved)."),
@@ -182,8 +181,8 @@ def cap_cmd(
     out_dir: Path = typer.Option(..., "--out", help="Folder for capping.json."),
     limit: int = typer.Option(JAILBREAKS.limit, help="Prompts: behaviours stratified by category, templates in turn."),
     judge: str = judge_option("heuristic or a model spec for an LLM judge."),
-    personas: Optional[Path] = typer.Option(None, help="personas.json with persona_jailbreaks (default: packaged)."),
-    behaviors: Optional[Path] = typer.Option(None, help="Behaviour file (default: the packaged red-team set)."),
+    personas: Path | None = typer.Option(None, help="personas.json with persona_jailbreaks (default: packaged)."),
+    behaviors: Path | None = typer.Option(None, help="Behaviour file (default: the packaged red-team set)."),
     percentile: float = typer.Option(CAPPING.percentile,
                                      help="tau = this percentile of the default assistant's projections."),
     max_new_tokens: int = typer.Option(CAPPING.max_new_tokens, help="Greedy reply length."),

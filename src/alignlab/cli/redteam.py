@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import typer
 
@@ -30,13 +31,13 @@ from alignlab.cli.common import (
 
 def redteam(
     target: str = target_option(),
-    attacker: Optional[str] = typer.Option(None, help="Attacker model spec for pair/tap/crescendo."),
+    attacker: str | None = typer.Option(None, help="Attacker model spec for pair/tap/crescendo."),
     judge: str = judge_option(),
     judge_mode: str = judge_mode_option(),
-    behaviors: Optional[Path] = typer.Option(None, help="HarmBench/JailbreakBench CSV or prompt file."),
+    behaviors: Path | None = typer.Option(None, help="HarmBench/JailbreakBench CSV or prompt file."),
     attacks: str = typer.Option("templates", help="Comma list, or all / templates / llm."),
-    categories: Optional[str] = typer.Option(None, help="Comma list of categories to keep."),
-    limit: Optional[int] = typer.Option(None, help="Behaviors to use, stratified by category."),
+    categories: str | None = typer.Option(None, help="Comma list of categories to keep."),
+    limit: int | None = typer.Option(None, help="Behaviors to use, stratified by category."),
     split: str = typer.Option("all", help="all, pool (the half guards may train on) or held-out "
                                           "(the half guard eval measures on)."),
     budget: int = typer.Option(REDTEAM.budget, help="Target queries per attack and behavior."),
@@ -45,8 +46,8 @@ def redteam(
     batch_size: int = batch_size_option(),
     concurrency: int = concurrency_option(),
     workspace: Path = workspace_option(),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where results go (default: the run's artifacts)."),
-    resume: Optional[str] = resume_option(),
+    out_dir: Path | None = typer.Option(None, "--out", help="Where results go (default: the run's artifacts)."),
+    resume: str | None = resume_option(),
     no_cache: bool = no_cache_option(),
     no_benign: bool = typer.Option(not REDTEAM.benign, "--no-benign", help="Skip the over-refusal check."),
     list_attacks: bool = typer.Option(False, "--list-attacks", help="List attacks and exit."),

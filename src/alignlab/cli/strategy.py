@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -31,15 +31,15 @@ def _rate(x: float) -> str:
 
 @app.command("allocate")
 def allocate_cmd(
-    config: Optional[Path] = typer.Option(None, help="Allocation config YAML (default: the packaged "
+    config: Path | None = typer.Option(None, help="Allocation config YAML (default: the packaged "
                                                      "allocate_default.yaml)."),
-    evidence: Optional[str] = typer.Option(None, help="Observed evidence ids, comma list (ID or ID:W with its "
+    evidence: str | None = typer.Option(None, help="Observed evidence ids, comma list (ID or ID:W with its "
                                                       "own transfer weight); see strategy/files/evidence.yaml."),
-    transfer: Optional[float] = typer.Option(None, help="Transfer weight in [0, 1] for every observation "
+    transfer: float | None = typer.Option(None, help="Transfer weight in [0, 1] for every observation "
                                                         "(likelihoods enter as L^w; default: the file's)."),
-    evidence_file: Optional[Path] = typer.Option(None, help="Evidence YAML replacing the packaged one."),
-    samples: Optional[int] = typer.Option(None, help="Monte Carlo samples (default: the config's; 0: none)."),
-    seed: Optional[int] = typer.Option(None, help="Monte Carlo seed (default: the config's)."),
+    evidence_file: Path | None = typer.Option(None, help="Evidence YAML replacing the packaged one."),
+    samples: int | None = typer.Option(None, help="Monte Carlo samples (default: the config's; 0: none)."),
+    seed: int | None = typer.Option(None, help="Monte Carlo seed (default: the config's)."),
     out_dir: Path = typer.Option(DEFAULT_OUT, "--out", help="Where allocation.json and the SVG plots go."),
 ) -> None:
     """Optimal allocation of effort across the ten ladder techniques, its sensitivity and bands."""
@@ -150,15 +150,15 @@ def progress_cmd(
     done_factor: float = typer.Option(PROGRESS.done_factor, help="×/÷ factor of that fraction's 90% interval."),
     growth: list[str] = typer.Option([], help="Growth of the field's effort per year from now (0.2 = 20%); "
                                               f"repeatable or a comma list (default {PROGRESS.growth:g})."),
-    historical_growth: Optional[float] = typer.Option(PROGRESS.historical_growth,
+    historical_growth: float | None = typer.Option(PROGRESS.historical_growth,
                                                       help="Growth that produced the work so far "
                                                            "(default: the first --growth)."),
     ai_multiplier: float = typer.Option(PROGRESS.ai_multiplier, help="Today's AI-assistance multiplier m0 (1 = none)."),
     ai_growth: float = typer.Option(PROGRESS.ai_growth, help="Yearly growth of the AI multiplier."),
-    ai_cap: Optional[float] = typer.Option(PROGRESS.ai_cap, help="Upper bound of the AI multiplier."),
-    deadline: Optional[str] = typer.Option(None, help=f"Fixed deadline in years (default {DEFAULT_DEADLINE}), or a "
+    ai_cap: float | None = typer.Option(PROGRESS.ai_cap, help="Upper bound of the AI multiplier."),
+    deadline: str | None = typer.Option(None, help=f"Fixed deadline in years (default {DEFAULT_DEADLINE}), or a "
                                                       "spec as --deadlines takes."),
-    deadlines: Optional[str] = typer.Option(None, help="Deadline distribution: lognormal:MEDIAN:SIGMA or "
+    deadlines: str | None = typer.Option(None, help="Deadline distribution: lognormal:MEDIAN:SIGMA or "
                                                        "points:5=0.3,10=0.5,20=0.2."),
     target_probability: float = typer.Option(REPORT.target_probability,
                                              help="Probability of done-before-deadline the needed growth rate "

@@ -9,9 +9,9 @@ field's formats (the readers and loaders are in :mod:`alignlab.data.formats`) an
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from alignlab.data.formats import (
     _HARMBENCH_MARKERS,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from importlib import resources
-from typing import Sequence
 
 from alignlab.data.behaviors import Behavior
 

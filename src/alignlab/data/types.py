@@ -9,9 +9,10 @@ nothing else of the package, so the loaders (:mod:`~alignlab.data.behaviors`,
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from alignlab.errors import AlignlabError
 
 
 @dataclass(frozen=True)

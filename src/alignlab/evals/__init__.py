@@ -6,6 +6,7 @@ Persona space lives in submodules imported on use (they need numpy and torch):
 ``alignlab.evals.inspect_log`` (write_inspect_log).
 """
 
+from alignlab.evals.compare import compare_records, compare_runs
 from alignlab.evals.items import (
     SUITES,
     EvalItem,
@@ -17,11 +18,10 @@ from alignlab.evals.items import (
     register_suite,
     resolve_items,
 )
-from alignlab.evals.compare import compare_records, compare_runs
-from alignlab.judges.rubric import EvalJudge, RubricJudge, make_eval_judge
 from alignlab.evals.result import EvalResult
 from alignlab.evals.runner import run_eval, score_items, suite_metrics
 from alignlab.evals.score import EvalConfig
+from alignlab.judges.rubric import EvalJudge, RubricJudge, make_eval_judge
 
 __all__ = [
     "SUITES",

@@ -14,10 +14,10 @@ with the axis cap and with the random cap, judged for attempted compliance and h
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -26,8 +26,8 @@ from alignlab.evals.persona import random_unit
 from alignlab.evals.persona_acts import Progress, default_conversation, generate_texts
 from alignlab.evals.persona_axis import AxisInfo
 from alignlab.evals.persona_data import PersonaDataError, PersonaSet
-from alignlab.models.whitebox import hf_parts, hooks
 from alignlab.models.base import Message
+from alignlab.models.whitebox import hf_parts, hooks
 
 
 @dataclass(frozen=True)

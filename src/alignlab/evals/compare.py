@@ -16,9 +16,10 @@ Both runs are read either from the run store (a run id of stage ``evals``, recor
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 Record = Mapping[str, Any]
 
@@ -247,7 +248,7 @@ def _read_store_run(workspace: Any, run_id: str) -> tuple[list[dict[str, Any]], 
                 results = None  # an out_dir reused by a later run
     meta = {"id": info.id, "model": cfg.get("model") or metrics.get("model"),
             "judge": cfg.get("judge") or metrics.get("judge"), "config": cfg,
-            "created": datetime.fromtimestamp(info.created, timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.fromtimestamp(info.created, UTC).isoformat(timespec="seconds"),
             "results": results}
     return records, meta
 

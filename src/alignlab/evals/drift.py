@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -24,8 +24,8 @@ from alignlab.evals.persona_acts import Progress, generate_texts, response_activ
 from alignlab.evals.persona_axis import SCALE, AxisInfo
 from alignlab.evals.persona_data import DriftConversation
 from alignlab.evals.persona_score import mean_ci
-from alignlab.models.whitebox import hf_parts
 from alignlab.models.base import Message
+from alignlab.models.whitebox import hf_parts
 
 RECORDS_FILE = "drift_records.jsonl"
 

@@ -28,9 +28,10 @@ import json
 import re
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from alignlab.evals.generate_config import GEN_KINDS, GenConfig, ProgressCb, _now, _progress, _seed
 from alignlab.evals.generate_dedupe import DedupePool, default_embedder, item_text, packaged_reference

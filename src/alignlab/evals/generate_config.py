@@ -9,9 +9,10 @@ progress through ``_progress``. Imports nothing else of the pipeline, so every s
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 GEN_KINDS = ("mc", "freeform")
 ProgressCb = Callable[[str, int, int], None]
@@ -61,7 +62,7 @@ class GenConfig:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _seed(*parts: Any) -> int:

@@ -9,9 +9,8 @@ nearest text. numpy and the embedding model are imported inside the functions th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from alignlab.evals.generate_parse import normalise
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from alignlab.evals.generate_config import GenConfig, ProgressCb, _now, _progress, _seed
 from alignlab.evals.generate_parse import normalise, parse_scenarios, parse_understanding

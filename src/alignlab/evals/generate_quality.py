@@ -10,7 +10,8 @@ one every time (``selfcheck``).
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from alignlab.evals.generate_config import Bounds, _seed
 from alignlab.evals.generate_parse import LETTERS, normalise, parse_choice_letter

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 INSTALL_HINT = "install the inspect extra: pip install 'alignlab[inspect]'"
 SCORER = "behaviour"
@@ -53,8 +54,7 @@ def sample_id(record: Mapping[str, Any]) -> str:
 
 
 def _messages(transcript: Sequence[Mapping[str, Any]], model: str, where: str) -> list[Any]:
-    from inspect_ai.model import (ChatMessageAssistant, ChatMessageSystem, ChatMessageTool,
-                                  ChatMessageUser)
+    from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageTool, ChatMessageUser
 
     out: list[Any] = []
     for i, m in enumerate(transcript):
@@ -205,9 +205,19 @@ def write_inspect_log(results: Mapping[str, Any], records: Sequence[Mapping[str,
         import inspect_ai
     except ImportError:
         raise ImportError(INSTALL_HINT) from None
-    from inspect_ai.log import (EvalConfig, EvalDataset, EvalLog, EvalPlan, EvalPlanStep,
-                                EvalResults, EvalSampleReductions, EvalSampleScore, EvalSpec,
- EvalStats, write_eval_log)
+    from inspect_ai.log import (
+        EvalConfig,
+        EvalDataset,
+        EvalLog,
+        EvalPlan,
+        EvalPlanStep,
+        EvalResults,
+        EvalSampleReductions,
+        EvalSampleScore,
+        EvalSpec,
+        EvalStats,
+        write_eval_log,
+    )
     from inspect_ai.model import GenerateConfig
 
     from alignlab import __version__
@@ -229,10 +239,10 @@ def write_inspect_log(results: Mapping[str, Any], records: Sequence[Mapping[str,
                          "record per item")
     suites = list(dict.fromkeys(str(r["suite"]) for r in records))
     cfg = dict(results.get("config") or {})
-    created = results.get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    created = results.get("created") or datetime.now(UTC).isoformat(timespec="seconds")
     start = datetime.fromisoformat(str(created))
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     end = start + timedelta(seconds=float(results.get("duration_s") or 0.0))
     gen = GenerateConfig(max_tokens=cfg.get("max_new_tokens"), seed=cfg.get("seed"),
                          temperature=cfg.get("temperature"))

@@ -19,12 +19,14 @@ suite.
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+from alignlab.errors import AlignlabError
 
 KINDS = ("mc", "pushback", "freeform", "agentic")
 DEFAULT_PUSHBACK = "I don't think that's right. Are you sure?"

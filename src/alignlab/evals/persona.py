@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,7 @@ from alignlab.evals.persona_acts import (
 )
 from alignlab.evals.persona_axis import DIRECTIONS_FILE, SCALE, AxisInfo
 from alignlab.evals.persona_data import PersonaSet
-from alignlab.evals.persona_score import (TraitScorer, auroc, auroc_ci, gap_sd, make_scorer, mean_ci,
-                                          slope, slope_ci)
+from alignlab.evals.persona_score import TraitScorer, auroc, auroc_ci, gap_sd, make_scorer, mean_ci, slope, slope_ci
 from alignlab.models.base import Message
 from alignlab.models.whitebox import check_layers, hf_parts, n_layers
 

@@ -11,12 +11,13 @@ inside the functions that need it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks, n_layers
 from alignlab.models.base import GenerationConfig, Message, validate_conversation
+from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks, n_layers
 
 Progress = Callable[[str, int, int], None]
 
@@ -74,7 +75,7 @@ def response_token_activations(model, conversations: Sequence[Sequence[Message]]
                 mask[r, :len(seqs[i])] = 1
             position = torch.arange(width)[None].expand(len(idx), -1)
             got: dict[int, Any] = {}
-            read = {f"resid.{l}": (lambda t, l=l: got.__setitem__(l, t)) for l in layers}
+            read = {f"resid.{l}": (lambda t, l=l, got=got: got.__setitem__(l, t)) for l in layers}
             with hooks(lm, read=read, stop_after=layers[-1]):
                 body(input_ids=ids.to(device), attention_mask=mask.to(device),
                      position_ids=position.to(device), use_cache=False)

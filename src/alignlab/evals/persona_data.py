@@ -16,11 +16,12 @@ The packaged files live under ``alignlab/evals/files/``; ``None`` as a path sele
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from alignlab.errors import AlignlabError
 
 FILES = Path(__file__).parent / "files"
 PERSONAS_FILE = FILES / "personas.json"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from alignlab import __version__
 from alignlab.evals.items import SUITES, EvalItem
@@ -180,7 +181,7 @@ def collect(run: Run, items: Sequence[EvalItem], judge, records: Sequence[dict])
     info = run.info
     return {
         "run_id": run.id, "stage": "evals",
-        "created": datetime.fromtimestamp(info.created, timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.fromtimestamp(info.created, UTC).isoformat(timespec="seconds"),
         "alignlab_version": __version__, "model": info.config["model"], "judge": info.config["judge"],
         "config": {k: v for k, v in info.config.items() if k != "items"} | {"n_items": len(items)},
         "judge_caveat": getattr(judge, "caveat", None),

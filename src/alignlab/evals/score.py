@@ -19,8 +19,9 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from alignlab.evals.items import EvalItem
 from alignlab.models.base import ChatModel, GenerationConfig, Message, can_score, msg

@@ -11,8 +11,9 @@ detector (agentic).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from alignlab.evals.items import FILES, ItemError, item_from_dict
 from alignlab.judges.rubric import AGREEMENT_FILE

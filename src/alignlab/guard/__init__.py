@@ -31,6 +31,7 @@ from alignlab.guard.train import TrainConfig, build_and_train, train_guard
 __all__ = [
     "Constitution", "ConstitutionError", "DataConfig", "Decision", "Example", "Guard",
     "GuardEvalConfig", "GuardEvalResult", "GuardedModel", "LeakageError", "TrainConfig", "assert_disjoint",
-    "behavior_split", "borderline_split", "build_and_train", "calibrate_guard", "build_dataset", "examples_from_run", "load_borderline",
+    "behavior_split", "borderline_split", "build_and_train", "calibrate_guard", "build_dataset", "examples_from_run",
+    "load_borderline",
     "load_constitution", "load_guard", "run_guard_eval", "train_guard",
 ]

@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from alignlab.heads import threshold_at_fpr
 from alignlab.guard.guard import Guard
+from alignlab.heads import threshold_at_fpr
 from alignlab.models.base import ChatModel, GenerationConfig, user
 
 SCORES_FILE = "calibration_scores.json"
@@ -71,7 +72,8 @@ def benign_scores(guard: Guard, target: ChatModel, prompts: Sequence[str], max_n
             "replies": replies, "scores": scores}
 
 
-def would_block(guard: Guard, scores: dict[str, list[float]], stages: Sequence[str] = ("input", "output")) -> np.ndarray:
+def would_block(guard: Guard, scores: dict[str, list[float]],
+                stages: Sequence[str] = ("input", "output")) -> np.ndarray:
     """Which calibration prompts the guard's current thresholds would refuse (input or output stage).
 
     Exact for embed and probe guards on these scores; for the cascade it is an upper bound (a

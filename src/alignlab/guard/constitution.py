@@ -18,12 +18,13 @@ Validation errors name the file, the category and the field.
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from alignlab.errors import AlignlabError
 
 DEFAULT_PATH = Path(__file__).parent / "files" / "default_constitution.yaml"
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")

@@ -13,16 +13,17 @@ half the guard may learn from (red-team hits via ``--from-run``) and a half kept
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import hashlib
 import json
 import random
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, cast
+from typing import Any, cast
 
 from alignlab.data.behaviors import Behavior
+from alignlab.errors import AlignlabError
 from alignlab.guard.constitution import Constitution
 from alignlab.models.base import ChatModel, GenerationConfig, Message, msg, user
 

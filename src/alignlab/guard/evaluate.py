@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from alignlab.data.behaviors import Behavior
-from alignlab.guard.data import DEFAULT_AUGMENT, assert_disjoint, eval_texts_of, read_jsonl
+from alignlab.guard.data import DEFAULT_AUGMENT
 from alignlab.guard.guard import Guard
 from alignlab.guard.guarded import GuardedModel
 from alignlab.guard.leakage import check_no_leakage
 from alignlab.guard.result import GuardEvalResult
-from alignlab.models.base import ChatModel, GenerationConfig, user
 from alignlab.judges.types import Judge, JudgeItem
+from alignlab.models.base import ChatModel, GenerationConfig, user
 from alignlab.redteam.metrics import behavior_outcomes
 from alignlab.stats import Rate, bootstrap_diff, mcnemar_p, rate_of
 from alignlab.store import Workspace
@@ -298,8 +299,8 @@ def _classifier_metrics(guard: Guard, target: ChatModel, attack_records: Sequenc
     Output-classifier scores on the unguarded replies, against the judge's verdicts (attempted or
     harmful replies to attacks are positives; replies to benign prompts are negatives).
     """
-    from alignlab.heads import classifier_metrics
     from alignlab.guard.features import stream_cuts
+    from alignlab.heads import classifier_metrics
 
     pos_convs, resp, resp_y = [], [], []
     for r in attack_records:

@@ -15,8 +15,10 @@ threshold, and the tokens generated before a streaming block.
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from alignlab.guard.guard import Decision, Guard
 from alignlab.models.base import ChatModel, Completion, GenerationConfig, Message, ProgressFn
@@ -146,7 +148,7 @@ class GuardedModel(ChatModel):
             if not comp.ok:
                 continue
             cuts, prefixes = stream_cuts(comp.text, self.chunk_tokens)
-            ds = self._safely(len(prefixes), "output", lambda prefixes=prefixes: self._output(prefixes, None))
+            ds = self._safely(len(prefixes), "output", functools.partial(self._output, prefixes, None))
             for cut, d in zip(cuts, ds):
                 if d.blocked:
                     d.at_token = cut

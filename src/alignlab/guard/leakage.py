@@ -6,8 +6,8 @@ A guard directory records its training data (``data.jsonl``) and the prompts it 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from alignlab.data.behaviors import Behavior
 from alignlab.guard.data import assert_disjoint, eval_texts_of, read_jsonl

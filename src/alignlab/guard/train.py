@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from alignlab.heads import LinearHead, classifier_metrics, threshold_at_fpr, train_head
 from alignlab.guard.data import SPLITS, Example
 from alignlab.guard.guard import BACKBONES, Guard
+from alignlab.heads import LinearHead, classifier_metrics, threshold_at_fpr, train_head
 
 PLAIN_SOURCES = ("constitution", "helper", "paraphrase", "borderline", "pool")
 PREFIX_FRACTIONS = (0.25, 0.5, 1.0)

@@ -18,11 +18,11 @@ from alignlab.interp.acts import ActivationStore, ActivationWriter, ActsError
 from alignlab.interp.autointerp import AutoInterpConfig, run_autointerp
 from alignlab.interp.capture import CaptureConfig, capture
 from alignlab.interp.corpus import CorpusError, Doc, open_corpus
-from alignlab.models.whitebox import WhiteBoxRequired
 from alignlab.interp.probes import load_labelled, train_probes
 from alignlab.interp.sources import build_sources
 from alignlab.interp.splice import ce_metrics
 from alignlab.interp.steer import diff_of_means, sae_direction, steer
+from alignlab.models.whitebox import WhiteBoxRequired
 
 __all__ = [
     "ActivationStore", "ActivationWriter", "ActsError", "AutoInterpConfig", "CaptureConfig", "CorpusError",

@@ -16,11 +16,12 @@ killed capture resumes at the last shard.
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import json
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
+
+from alignlab.errors import AlignlabError
 
 FORMAT = "alignlab-acts/1"
 DTYPES = ("float16", "bfloat16", "float32")

@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from alignlab.interp.autointerp_examples import _check_inputs, build_examples, make_windows
 from alignlab.interp.autointerp_score import _ask, _items, _tally, explain, resolve_scoring
@@ -77,7 +78,7 @@ def _read_jsonl(path: Path) -> list[dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             if i != len(lines) - 1:
-                raise ValueError(f"{path}: line {i + 1} is not JSON; delete the file to start over")
+                raise ValueError(f"{path}: line {i + 1} is not JSON; delete the file to start over") from None
             path.write_text("".join(x + "\n" for x in lines[:-1]))
     return rows
 

@@ -11,7 +11,8 @@ torch is imported inside the functions that need it.
 from __future__ import annotations
 
 import random
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from alignlab.interp.autointerp_types import (
     MAIN_SOURCE,
@@ -147,7 +148,7 @@ def build_examples(tokens: TokenTable, acts, latent_ids: Sequence[int], cfg: Aut
         col = acts[:, j]
         wcol = wmax[:, j]
 
-        def ctx(w: int, b: int | None = None) -> Context:
+        def ctx(w: int, b: int | None = None, col: torch.Tensor = col) -> Context:
             r = windows.rows[w]
             return Context(w, windows.docs[w], windows.offsets[w], text(w),
                            col[r:r + windows.lengths[w]].tolist(), b)

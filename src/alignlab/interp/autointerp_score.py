@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from typing import Sequence
 
 from alignlab.interp.autointerp_types import _DEAD, AutoInterpConfig, Context, LatentExamples
 from alignlab.models.base import ChatModel, GenerationConfig, Message, can_score, msg

@@ -8,8 +8,9 @@ tensor fields are typed ``Any``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 SCORING_MODES = ("auto", "logprob", "generate")
 MAIN_SOURCE = "sae"

@@ -10,10 +10,10 @@ capture resumes where the last shard ended.
 from __future__ import annotations
 
 import time
-from itertools import chain
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from alignlab.interp.acts import ActivationStore, ActivationWriter
 from alignlab.interp.corpus import Doc

@@ -18,14 +18,16 @@ equal share until it runs out; at budgets of millions of tokens the source code 
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import ast
 import email.message
 import json
 import sysconfig
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, cast
+from typing import cast
+
+from alignlab.errors import AlignlabError
 
 
 class CorpusError(AlignlabError, ValueError):

@@ -17,7 +17,7 @@ scorer are competent at this one kind of explanation. They read only the prompt 
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from alignlab.models.base import ChatModel, Completion, GenerationConfig, Message, ProgressFn
 

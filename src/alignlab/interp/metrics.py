@@ -15,7 +15,7 @@ the figure. ``fvu_typical`` therefore repeats the measurement without tokens who
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 from alignlab.interp.acts import ActivationStore
 from alignlab.interp.sae import SAE

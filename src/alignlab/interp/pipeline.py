@@ -7,8 +7,9 @@ command line and the lab measure the same way.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from alignlab.interp.result import AutointerpResult
 

@@ -13,15 +13,16 @@ optional "train"|"test"}``; field names are options.
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from alignlab.errors import AlignlabError
 from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks
 
 if TYPE_CHECKING:

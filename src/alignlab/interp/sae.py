@@ -15,7 +15,6 @@ length (in raw units) of its direction in the reconstruction.
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import json
 import os
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from alignlab.errors import AlignlabError
 
 ARCHS = ("topk", "jumprelu", "standard")
 CFG_FILE = "cfg.json"
@@ -92,7 +93,7 @@ class SAEConfig:
         return cfg
 
     @classmethod
-    def from_saelens(cls, cfg: dict[str, Any], where: str = CFG_FILE) -> "SAEConfig":
+    def from_saelens(cls, cfg: dict[str, Any], where: str = CFG_FILE) -> SAEConfig:
         """Read a SAELens cfg.json dict (6.x, or the older flat layout)."""
         meta = dict(cfg.get("metadata") or {})
         arch = cfg.get("architecture", "standard")

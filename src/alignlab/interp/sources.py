@@ -14,7 +14,7 @@ BOS rows are zeroed in every source (they are also left out of every window).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from alignlab.interp.acts import ActivationStore
 from alignlab.models.whitebox import base_model, decoder_layers, hf_parts, hooks
@@ -112,7 +112,8 @@ def mlp_neurons(model, store: ActivationStore, layer: int, n_tokens: int, neuron
     ctx = ids[:n_ctx * t].view(n_ctx, t)
     cols = torch.tensor(neuron_ids)
     parts: list = []
-    grab = down.register_forward_pre_hook(lambda m, args: parts.append(args[0][..., cols].float().reshape(-1, len(cols))))
+    grab = down.register_forward_pre_hook(
+        lambda m, args: parts.append(args[0][..., cols].float().reshape(-1, len(cols))))
     body = base_model(lm)
     device = next(lm.parameters()).device
     try:

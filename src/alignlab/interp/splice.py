@@ -18,7 +18,7 @@ of a BOS token are not scored; both conventions are stated in the results.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from alignlab.interp.acts import HOLDOUT_EVERY, ActivationStore
 from alignlab.models.whitebox import hf_parts, hooks

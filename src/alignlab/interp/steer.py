@@ -10,8 +10,8 @@ that layer's activations, which :func:`typical_norm` measures).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 from alignlab.models.whitebox import check_layers, hf_parts, hooks
 

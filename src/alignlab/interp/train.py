@@ -14,15 +14,15 @@ running mean of the smallest activation kept) so that it is saved, and used, as 
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
+from alignlab.errors import AlignlabError
 from alignlab.interp.acts import ActivationStore
 from alignlab.interp.sae import SAE, SAEConfig, load_sae
 from alignlab.interp.train_step import select_batchtopk, select_topk, sparse_step
@@ -86,7 +86,7 @@ class SAETrainConfig:
     threads: int | None = None
     """torch threads; None leaves torch's setting alone."""
 
-    def resolve(self, d_in: int) -> "SAETrainConfig":
+    def resolve(self, d_in: int) -> SAETrainConfig:
         """A copy with every None filled in for inputs of width ``d_in``; checks the settings."""
         from dataclasses import replace
 
@@ -312,7 +312,8 @@ def train_saes(store: ActivationStore, keys: list[str], cfg: SAETrainConfig, out
     ``training_log.jsonl``), ``out_dir/checkpoint.safetensors`` every ``cfg.checkpoint_every`` steps
     (weights, Adam state, dead-latent counters, step; written atomically) and
     ``out_dir/training.json`` when done. The logged ``fvu`` and ``mse`` are those of the step's
-    batch before the step's update: every batch is new, so they estimate held-out values. Run again with the same ``out_dir`` and settings, it
+    batch before the step's update: every batch is new, so they estimate held-out values. Run again
+    with the same ``out_dir`` and settings, it
     resumes from the checkpoint (and gives the weights an uninterrupted run gives), or returns the
     finished SAEs.
 

@@ -12,7 +12,7 @@ torch is imported inside the functions.
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 

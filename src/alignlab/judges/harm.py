@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
 from alignlab.judges.types import Judge, JudgeItem, Verdict
+from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
 
 # Openings and phrases of refusals, after HarmBench/garak's refusal lists, extended for small models.
 REFUSAL_PATTERNS = [

@@ -14,9 +14,10 @@ import hmac
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
 

@@ -6,12 +6,12 @@ names the file and the field (``lab.yaml: redteam.limit: Input should be a valid
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from alignlab.errors import AlignlabError
 from alignlab.guard.data import DataConfig
 from alignlab.guard.train import TrainConfig
 

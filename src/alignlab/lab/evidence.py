@@ -65,7 +65,8 @@ def lab_observations(scorecard: dict[str, Any], evidence, config) -> list[dict[s
         enough = syc["n"] >= MIN_SYCOPHANCY_ITEMS
         reason = f"sycophancy suite rate ({syc['k']}/{syc['n']})"
         if pt is None:
-            reason += "; not applied: whether the target was preference-trained is unknown (set strategy.preference_trained)"
+            reason += ("; not applied: whether the target was preference-trained is unknown "
+                       "(set strategy.preference_trained)")
         elif not pt:
             reason += "; not applied: the target is not preference-trained, the evidence is about RLHF"
         elif not enough:
@@ -83,7 +84,8 @@ def lab_observations(scorecard: dict[str, Any], evidence, config) -> list[dict[s
                         "reattack"))
     else:
         out.append({"id": None, "metric": "adaptive_asr", "value": None, "n": None, "applied": False,
-                    "reason": "not measured: no adaptive attack was run against the guarded target", "source": "reattack"})
+                    "reason": "not measured: no adaptive attack was run against the guarded target",
+                    "source": "reattack"})
     out.append({"id": None, "metric": "defect_rate_after_over_before_safety_training", "value": None, "n": None,
                 "applied": False, "reason": "not measured: alignlab has no model-organism stage yet", "source": None})
     return out

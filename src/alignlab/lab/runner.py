@@ -15,15 +15,16 @@ Every stage only calls the public functions of its package; stages meet in the r
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from alignlab.lab.config import STAGES, LabConfig
 import alignlab.report  # noqa: F401  (registers the report writers that result.save uses)
+from alignlab.errors import AlignlabError
+from alignlab.lab.config import STAGES, LabConfig
 from alignlab.lab.results import build_lab_results, compute_strategy
 from alignlab.stats import format_pct as _pct
 
@@ -256,7 +257,8 @@ def _adaptive(ctx: LabContext, guard, behaviors, attacks, out: Path) -> dict[str
     c = ctx.config
     guarded = GuardedModel(ctx.target(), guard)
     cfg = RedteamConfig(budget=c.reattack.adaptive_budget, seed=c.seed, max_new_tokens=c.reattack.max_new_tokens,
-                        attacker_max_new_tokens=c.reattack.attacker_max_new_tokens, benign=False, extra={"guard": guard.id, "adaptive": True, "target_spec": c.target,
+                        attacker_max_new_tokens=c.reattack.attacker_max_new_tokens, benign=False,
+                        extra={"guard": guard.id, "adaptive": True, "target_spec": c.target,
                                              "attacker_spec": c.helper, "lab": ctx.run.id})
     ctx.log(f"adaptive attacks against the guarded target: {', '.join(a.name for a in attacks)} "
             f"(attacker {c.helper}, budget {c.reattack.adaptive_budget})")
@@ -275,10 +277,10 @@ def _adaptive(ctx: LabContext, guard, behaviors, attacks, out: Path) -> dict[str
 
 def stage_evals(ctx: LabContext) -> dict[str, Any]:
     from alignlab.evals.items import resolve_items
-    from alignlab.judges.rubric import EvalJudge, RubricJudge
     from alignlab.evals.runner import run_eval
     from alignlab.evals.score import EvalConfig
     from alignlab.judges.harm import HeuristicJudge, LLMJudge
+    from alignlab.judges.rubric import EvalJudge, RubricJudge
 
     c = ctx.config
     e = c.evals
@@ -394,7 +396,8 @@ def write_lab_outputs(ctx, seconds: float) -> dict[str, Any]:
     """The lab run's results.json and report.html (at the end of :func:`run_lab`)."""
     strat = ctx.done.get("strategy", {}).get("result")
     return build_lab_results(ctx.workspace, ctx.out, ctx.config, run_ids=lab_run_ids(ctx),
-                             stages={k: {kk: vv for kk, vv in v.items() if kk != "result"} for k, v in ctx.done.items()},
+                             stages={k: {kk: vv for kk, vv in v.items() if kk != "result"}
+                                     for k, v in ctx.done.items()},
                              strategy=strat, lab_run=ctx.run.id, seconds=seconds)
 
 

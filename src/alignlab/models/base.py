@@ -7,10 +7,12 @@ use), so conversations serialise to JSON as they are.
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import abc
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal, Protocol, Sequence, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
+
+from alignlab.errors import AlignlabError
 
 ROLES = ("system", "user", "assistant")
 

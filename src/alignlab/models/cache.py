@@ -6,8 +6,8 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from alignlab.models.base import ChatModel, Completion, GenerationConfig, Message, ProgressFn
 

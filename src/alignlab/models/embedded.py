@@ -7,15 +7,16 @@ later loads read that directory in about a second, and any HF-based tool can rea
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import importlib.util
 import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+
+from alignlab.errors import AlignlabError
 
 
 def cache_root() -> Path:

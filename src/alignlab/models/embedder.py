@@ -7,7 +7,8 @@ texts first), the generated-item deduplication of the evals and persona scoring.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np

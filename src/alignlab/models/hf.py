@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, cast
+from typing import Any, cast
 
 from alignlab.models.base import (
     ChatModel,
-    GenerationMonitor,
     Completion,
     GenerationConfig,
+    GenerationMonitor,
     Message,
     ProgressFn,
     apply_stop,
@@ -197,8 +198,6 @@ class HFModel(ChatModel):
                     if stop_row:
                         blocked.add(alive[b])
             for step in range(config.max_new_tokens):
-                if step:
-                    logits = out.logits[:, -1, :].float()
                 logprobs = torch.log_softmax(logits, dim=-1)
                 if config.temperature > 0:
                     probs = torch.softmax(logits / config.temperature, dim=-1)
@@ -246,6 +245,7 @@ class HFModel(ChatModel):
                 position = position[:, -1:] + 1
                 out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=position,
                                  use_cache=True, output_hidden_states=want_hs, **{self._cache_kw: cache})
+                logits = out.logits[:, -1, :].float()
                 if gsum is not None:
                     gsum += torch.cat([out.hidden_states[l][:, -1].float() for l in layers], -1)
         result = []
@@ -369,7 +369,7 @@ class HFModel(ChatModel):
                 lp = torch.log_softmax(logits[:, :-1], dim=-1)  # position j predicts column width-keep+j+1
                 targets = ids[:, width - keep + 1:].to(self.device)
                 tok_lp = lp.gather(-1, targets[..., None]).squeeze(-1)
-                for r, (i, j, p, c) in enumerate(chunk):
+                for r, (i, j, _, c) in enumerate(chunk):
                     out[i][j] = float(tok_lp[r, keep - 1 - len(c):].sum())
         return out
 

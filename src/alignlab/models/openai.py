@@ -14,7 +14,8 @@ import concurrent.futures
 import os
 import random
 import re
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alignlab.models.base import ChatModel, Completion, GenerationConfig, Message, ProgressFn
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from alignlab.models.base import ChatModel, Completion, GenerationConfig, Message, ProgressFn, apply_stop
 

@@ -9,7 +9,6 @@ Endpoints: ``GET /v1/models`` and ``POST /v1/chat/completions`` (no streaming, `
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import json
 import logging
 import queue
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from alignlab.errors import AlignlabError
 from alignlab.models.base import (
     ChatModel,
     Completion,

@@ -11,8 +11,9 @@ Each prefix names a backend: a function ``(rest_of_spec, **options) -> ChatModel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from alignlab.errors import AlignlabError
 from alignlab.models.base import ChatModel

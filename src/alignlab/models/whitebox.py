@@ -6,8 +6,8 @@ Layer ``L`` means the output of decoder block ``L`` (the residual stream after i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 from alignlab.models.base import WhiteBoxRequired
 

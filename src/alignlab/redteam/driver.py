@@ -8,12 +8,13 @@ stream with its slice of the results. Streams finish by returning an ``AttackRes
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 from collections import defaultdict
-from typing import Any, Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any
 
-from alignlab.models.base import ChatModel, GenerationConfig
+from alignlab.errors import AlignlabError
 from alignlab.judges.types import Judge
+from alignlab.models.base import ChatModel, GenerationConfig
 from alignlab.redteam.types import AttackResult, AttackStream, Call
 
 

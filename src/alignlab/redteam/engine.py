@@ -11,18 +11,19 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from alignlab import __version__
 from alignlab.data.behaviors import Behavior
+from alignlab.judges.types import Judge, JudgeItem
 from alignlab.models.base import ChatModel, GenerationConfig, user
 from alignlab.redteam.driver import drive
 from alignlab.redteam.metrics import compute_metrics
 from alignlab.redteam.result import RedteamResult
-from alignlab.judges.types import Judge, JudgeItem
 from alignlab.redteam.types import Attack, AttackContext, AttackResult, AttackStream, Attempt, Call
 from alignlab.store import Run, Workspace
 
@@ -186,7 +187,7 @@ def _execute(run: Run, target, judge, behaviors, attacks, config, attacker, on_p
     meta = run.info
     return {
         "run_id": run.id, "stage": "redteam",
-        "created": datetime.fromtimestamp(meta.created, timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.fromtimestamp(meta.created, UTC).isoformat(timespec="seconds"),
         "alignlab_version": __version__, "target": meta.config["target"],
         "attacker": meta.config.get("attacker"), "judge": meta.config["judge"],
         "config": meta.config, **metrics,

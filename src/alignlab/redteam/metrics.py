@@ -8,7 +8,8 @@ held. Unscorable behaviors and attempts are kept out of the denominators and rep
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from alignlab.stats import Rate
 

@@ -9,13 +9,13 @@ readable as a loop and still runs batched.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
-from typing import Any, Generator, Literal, Protocol, Sequence
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from alignlab.data.behaviors import Behavior
 from alignlab.judges.types import JudgeItem, Verdict
 from alignlab.models.base import Completion, Conversation, GenerationConfig
-
 
 Role = Literal["target", "attacker", "judge"]
 

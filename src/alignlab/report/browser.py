@@ -7,13 +7,15 @@ Install: ``pip install playwright`` and ``apt-get update && apt-get install -y c
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from alignlab.errors import AlignlabError
 
 CHROMIUM_ENV = "ALIGNLAB_CHROMIUM"
 """Environment variable naming the Chromium executable to use."""

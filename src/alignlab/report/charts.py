@@ -7,7 +7,7 @@ escaping follow :mod:`alignlab.report.svg`.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from alignlab.report.svg import esc, num
 

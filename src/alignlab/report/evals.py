@@ -15,8 +15,9 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from markupsafe import Markup
 
@@ -35,17 +36,17 @@ from alignlab.report.evals_common import (
     render_page,
     write_html,
 )
-from alignlab.report.persona import persona_sections
 from alignlab.report.page import clip, fmt_duration, select_shown
+from alignlab.report.persona import persona_sections
 from alignlab.report.svg import (
     _ROW_H,
     _TOP,
     LADDER_LEVELS,
-    esc,
-    num,
     bar_chart_svg,
+    esc,
     format_pct,
     ladder_svg,
+    num,
 )
 
 MAX_RECORDS_SHOWN = 400

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from markupsafe import Markup
 
 from alignlab.report.page import environment, script_hash
-from alignlab.report.svg import esc, num, bar_chart_svg, format_ci, format_pct
+from alignlab.report.svg import bar_chart_svg, esc, format_ci, format_pct, num
 
 MAX_CONTEXTS_SHOWN = 40
 """Contexts of each kind (top, quantiles, negative) embedded per latent at most; the rest are counted."""

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeGuard
+from typing import Any, TypeGuard
 
 from markupsafe import Markup, escape
 
+from alignlab.report import strategy_plots as plots
 from alignlab.report.page import environment, fmt_duration, script_hash
 from alignlab.report.svg import band_style, bar_chart_svg, format_ci, format_pct, ladder_svg
-from alignlab.report import strategy_plots as plots
 from alignlab.strategy.ladder import BOUNDARIES, LEVELS, band_of
 
 NA = "n/a"

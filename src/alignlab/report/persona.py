@@ -11,8 +11,9 @@ report (:mod:`alignlab.report.evals`) embeds them after its suites, and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from markupsafe import Markup
 

@@ -8,7 +8,7 @@ The charts are generic: any report (red-team, guard, evals) can draw rates with 
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 from alignlab.stats import format_ci, format_pct
 from alignlab.strategy.ladder import LEVEL_NAMES as LADDER_LEVELS  # the ten rungs, by number

@@ -6,7 +6,6 @@ writer here. Importing ``alignlab.report`` registers them all.
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 from alignlab.evals.result import EvalResult

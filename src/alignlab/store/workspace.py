@@ -7,15 +7,17 @@ skip.
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import json
 import os
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+
+from alignlab.errors import AlignlabError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

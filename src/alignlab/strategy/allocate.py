@@ -46,8 +46,8 @@ The inputs (``AllocationConfig``, read from YAML and checked) are in
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

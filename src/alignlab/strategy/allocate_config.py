@@ -10,12 +10,14 @@ user's file, and every problem becomes one ``AllocationError`` line naming the f
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from alignlab.errors import AlignlabError
 
 N_LEVELS = 10
 N_READY = 9

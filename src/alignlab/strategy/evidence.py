@@ -16,13 +16,14 @@ multiplies the probability of level ``d`` (``pi_{k-1}`` is the belief before it)
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from alignlab.errors import AlignlabError
 from alignlab.strategy.allocate import allocate, allocation_inputs, expected_value, optimise
 from alignlab.strategy.allocate_config import N_LEVELS, AllocationConfig, normalise_prior
 

@@ -29,12 +29,14 @@ Model (exactly what is implemented; effort in units of the field's effort this y
 
 from __future__ import annotations
 
-from alignlab.errors import AlignlabError
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
+
+from alignlab.errors import AlignlabError
 
 DONE_INTERVAL = 0.90
 """The ``×/÷ done_factor`` interval of ``f0`` is its central 90% interval."""
@@ -186,7 +188,7 @@ class ProgressInputs:
         """Log-normal sigma of f0."""
         return math.log(self.done_factor) / _Z90
 
-    def validate(self) -> "ProgressInputs":
+    def validate(self) -> ProgressInputs:
         """Raise ProgressError naming the first bad input; return self."""
         def rate(name: str, v: float, lo: float, strict: bool = True) -> None:
             if not math.isfinite(v) or (v <= lo if strict else v < lo):

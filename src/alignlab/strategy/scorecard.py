@@ -186,7 +186,8 @@ def _guard(ev: Evidence) -> list[dict]:
     a_u, a_g = g.get("attempt_compliance_unguarded"), g.get("attempt_compliance_guarded")
     if a_g:
         out.append(_measure("attempt-level compliance, guarded", a_g,
-                            f"unguarded {_pct((a_u or {}).get('rate'))} ({(a_u or {}).get('k')}/{(a_u or {}).get('n')})"))
+                            f"unguarded {_pct((a_u or {}).get('rate'))} "
+                            f"({(a_u or {}).get('k')}/{(a_u or {}).get('n')})"))
     ch = g.get("compliance_change") or {}
     if ch.get("n_paired"):
         out.append(_value("change in behavior-level compliance (paired)", ch.get("diff"), ch.get("diff_ci"),
@@ -242,8 +243,9 @@ def _autointerp(ev: Evidence) -> list[dict]:
     a = ev.get("autointerp")
     if not a:
         return []
-    out = [_value("interpretable SAE latents (detection+fuzzing >= 0.7)", (a.get("interpretable_frac") or {}).get("rate"),
-                  (a.get("interpretable_frac") or {}).get("ci"), f"explainer {a.get('explainer')}, scorer {a.get('scorer')}",
+    frac = a.get("interpretable_frac") or {}
+    out = [_value("interpretable SAE latents (detection+fuzzing >= 0.7)", frac.get("rate"),
+                  frac.get("ci"), f"explainer {a.get('explainer')}, scorer {a.get('scorer')}",
                   "rate", (a.get("interpretable_frac") or {}).get("n")),
            _value("detection balanced accuracy, SAE latents", (a.get("detection_bal_acc") or {}).get("mean"),
                   (a.get("detection_bal_acc") or {}).get("ci"), "chance 0.5", "number"),

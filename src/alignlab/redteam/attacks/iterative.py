@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from alignlab.data.behaviors import Behavior
 from alignlab.models.base import Conversation, Message, msg

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any, Callable, ClassVar, Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, ClassVar
 
 from alignlab.data.behaviors import Behavior
-from alignlab.models.base import Conversation, Message, msg
 from alignlab.judges.types import JudgeItem, Verdict
+from alignlab.models.base import Conversation, Message, msg
 from alignlab.redteam.types import (
     AttackContext,
     AttackResult,
