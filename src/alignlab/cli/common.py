@@ -293,7 +293,7 @@ GUARD_TRAIN = Defaults("alignlab.guard.train:TrainConfig")
 EVAL = Defaults("alignlab.evals.score:EvalConfig")
 CAPTURE = Defaults("alignlab.interp.capture:CaptureConfig")
 SAE_TRAIN = Defaults("alignlab.interp.train:SAETrainConfig")
-AUTOINTERP = Defaults("alignlab.interp.autointerp:AutoInterpConfig")
+AUTOINTERP = Defaults("alignlab.interp.autointerp_types:AutoInterpConfig")
 
 
 # ------------------------------------------------------------------------------ shared options
