@@ -14,17 +14,17 @@ from importlib import resources
 from pathlib import Path
 
 from alignlab.data.formats import (
-    _HARMBENCH_MARKERS,
-    _JBB_MARKERS,
     ACCEPTED_EXTENSIONS,
-    _check_unique,
-    _field,
-    _parse_jsonl,
-    _read_csv,
-    _unknown_extension,
+    HARMBENCH_MARKERS,
+    JBB_MARKERS,
+    check_unique,
     load_harmbench_csv,
     load_jailbreakbench_csv,
     load_prompt_file,
+    parse_jsonl,
+    read_csv_rows,
+    require_field,
+    unknown_extension,
 )
 from alignlab.data.types import Behavior, DataError
 
@@ -58,21 +58,21 @@ def load_packaged() -> list[Behavior]:
     name = "alignlab.data/files/behaviors.jsonl"
     text = resources.files("alignlab.data").joinpath("files/behaviors.jsonl").read_text(encoding="utf-8")
     items: list[tuple[int, Behavior]] = []
-    for row, obj in _parse_jsonl(text, name):
+    for row, obj in parse_jsonl(text, name):
         items.append(
             (
                 row,
                 Behavior(
-                    id=_field(name, row, obj, "id", required=True),
-                    behavior=_field(name, row, obj, "behavior", required=True),
-                    category=_field(name, row, obj, "category", required=True),
-                    benign=_field(name, row, obj, "benign", required=False),
-                    context=_field(name, row, obj, "context", required=False),
+                    id=require_field(name, row, obj, "id", required=True),
+                    behavior=require_field(name, row, obj, "behavior", required=True),
+                    category=require_field(name, row, obj, "category", required=True),
+                    benign=require_field(name, row, obj, "benign", required=False),
+                    context=require_field(name, row, obj, "context", required=False),
                     source="alignlab",
                 ),
             )
         )
-    return _check_unique(name, items, "id")
+    return check_unique(name, items, "id")
 
 
 def load_behaviors(path: str | Path | None = None) -> list[Behavior]:
@@ -96,12 +96,12 @@ def load_behaviors(path: str | Path | None = None) -> list[Behavior]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in ACCEPTED_EXTENSIONS:
-        raise _unknown_extension(path)
+        raise unknown_extension(path)
     if suffix == ".csv":
-        header, _ = _read_csv(path)
-        if _HARMBENCH_MARKERS & set(header):
+        header, _ = read_csv_rows(path)
+        if HARMBENCH_MARKERS & set(header):
             return load_harmbench_csv(path)
-        if _JBB_MARKERS & set(header):
+        if JBB_MARKERS & set(header):
             return load_jailbreakbench_csv(path)
     return load_prompt_file(path)
 

@@ -26,8 +26,8 @@ ACCEPTED_EXTENSIONS = (".csv", ".jsonl", ".txt")
 _HARMBENCH_REQUIRED = ("Behavior", "SemanticCategory", "BehaviorID")
 _JBB_REQUIRED = ("Index", "Goal", "Category")
 # Header names that only occur in one of the two formats; any of them selects that loader.
-_HARMBENCH_MARKERS = frozenset({"BehaviorID", "SemanticCategory", "FunctionalCategory", "ContextString"})
-_JBB_MARKERS = frozenset({"Goal"})
+HARMBENCH_MARKERS = frozenset({"BehaviorID", "SemanticCategory", "FunctionalCategory", "ContextString"})
+JBB_MARKERS = frozenset({"Goal"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -47,7 +47,7 @@ def _read_text(path: Path) -> str:
         raise DataError(str(path), f"not valid UTF-8 text (byte {e.start})", "save the file as UTF-8") from None
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Read a CSV into its header and ``(row, record)`` pairs; rows are 1-based data records."""
     text = _read_text(path)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -81,7 +81,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     return header, rows
 
 
-def _parse_jsonl(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
+def parse_jsonl(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
     """Parse JSON Lines into ``(line number, object)`` pairs, skipping blank lines."""
     rows: list[tuple[int, dict[str, Any]]] = []
     for n, line in enumerate(text.splitlines(), 1):
@@ -111,7 +111,7 @@ def _require_columns(file: str, found: Sequence[str], required: Sequence[str]) -
             raise DataError(file, problem, f"add a '{col}' column", 0, col)
 
 
-def _field(file: str, row: int, record: dict[str, Any], key: str, *, required: bool) -> str:
+def require_field(file: str, row: int, record: dict[str, Any], key: str, *, required: bool) -> str:
     """One string field of a record, stripped; '' when absent and optional."""
     value = record.get(key)
     if value is None:
@@ -130,7 +130,7 @@ def _split_tags(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
-def _check_unique(file: str, items: Sequence[tuple[int, Behavior]], id_column: str) -> list[Behavior]:
+def check_unique(file: str, items: Sequence[tuple[int, Behavior]], id_column: str) -> list[Behavior]:
     first_row: dict[str, int] = {}
     for row, b in items:
         if b.id in first_row:
@@ -169,28 +169,28 @@ def load_harmbench_csv(path: str | Path) -> list[Behavior]:
     """
     path = Path(path)
     file = str(path)
-    header, rows = _read_csv(path)
+    header, rows = read_csv_rows(path)
     _require_columns(file, header, _HARMBENCH_REQUIRED)
     items: list[tuple[int, Behavior]] = []
     for row, rec in rows:
-        tags = _split_tags(_field(file, row, rec, "Tags", required=False))
-        functional = _field(file, row, rec, "FunctionalCategory", required=False)
+        tags = _split_tags(require_field(file, row, rec, "Tags", required=False))
+        functional = require_field(file, row, rec, "FunctionalCategory", required=False)
         if functional:
             tags += (f"functional:{functional}",)
         items.append(
             (
                 row,
                 Behavior(
-                    id=_field(file, row, rec, "BehaviorID", required=True),
-                    behavior=_field(file, row, rec, "Behavior", required=True),
-                    category=_field(file, row, rec, "SemanticCategory", required=True),
-                    context=_field(file, row, rec, "ContextString", required=False),
+                    id=require_field(file, row, rec, "BehaviorID", required=True),
+                    behavior=require_field(file, row, rec, "Behavior", required=True),
+                    category=require_field(file, row, rec, "SemanticCategory", required=True),
+                    context=require_field(file, row, rec, "ContextString", required=False),
                     source="harmbench",
                     tags=tags,
                 ),
             )
         )
-    return _check_unique(file, items, "BehaviorID")
+    return check_unique(file, items, "BehaviorID")
 
 
 def load_jailbreakbench_csv(path: str | Path) -> list[Behavior]:
@@ -211,24 +211,24 @@ def load_jailbreakbench_csv(path: str | Path) -> list[Behavior]:
     """
     path = Path(path)
     file = str(path)
-    header, rows = _read_csv(path)
+    header, rows = read_csv_rows(path)
     _require_columns(file, header, _JBB_REQUIRED)
     items: list[tuple[int, Behavior]] = []
     for row, rec in rows:
-        name = _field(file, row, rec, "Behavior", required=False)
+        name = require_field(file, row, rec, "Behavior", required=False)
         items.append(
             (
                 row,
                 Behavior(
-                    id=f"jbb-{_field(file, row, rec, 'Index', required=True)}",
-                    behavior=_field(file, row, rec, "Goal", required=True),
-                    category=_field(file, row, rec, "Category", required=True),
+                    id=f"jbb-{require_field(file, row, rec, 'Index', required=True)}",
+                    behavior=require_field(file, row, rec, "Goal", required=True),
+                    category=require_field(file, row, rec, "Category", required=True),
                     source="jailbreakbench",
                     tags=(f"behavior:{name}",) if name else (),
                 ),
             )
         )
-    return _check_unique(file, items, "Index")
+    return check_unique(file, items, "Index")
 
 
 def load_prompt_file(path: str | Path) -> list[Behavior]:
@@ -258,7 +258,7 @@ def load_prompt_file(path: str | Path) -> list[Behavior]:
         records = [(n, {"prompt": line}) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
         keys: list[str] = ["prompt"]
     elif suffix == ".csv":
-        header, csv_rows = _read_csv(path)
+        header, csv_rows = read_csv_rows(path)
         lower = {h.lower(): h for h in header}
         # Rename case variants to lower case so "Prompt" and "prompt" both work.
         records = [(n, {k.lower(): v for k, v in rec.items()}) for n, rec in csv_rows]
@@ -268,10 +268,10 @@ def load_prompt_file(path: str | Path) -> list[Behavior]:
             problem = f"required column is missing (columns found: {listed})"
             raise DataError(file, problem, "add a 'prompt' (or 'behavior') column", 0, "prompt")
     elif suffix == ".jsonl":
-        records = _parse_jsonl(_read_text(path), file)
+        records = parse_jsonl(_read_text(path), file)
         keys = []
     else:
-        raise _unknown_extension(path)
+        raise unknown_extension(path)
 
     items: list[tuple[int, Behavior]] = []
     for row, rec in records:
@@ -287,17 +287,17 @@ def load_prompt_file(path: str | Path) -> list[Behavior]:
             (
                 row,
                 Behavior(
-                    id=_field(file, row, rec, "id", required=False) or f"{path.stem}-{row}",
-                    behavior=_field(file, row, rec, text_key, required=True),
-                    category=_field(file, row, rec, "category", required=False) or "uncategorized",
-                    benign=_field(file, row, rec, "benign", required=False),
-                    context=_field(file, row, rec, "context", required=False),
+                    id=require_field(file, row, rec, "id", required=False) or f"{path.stem}-{row}",
+                    behavior=require_field(file, row, rec, text_key, required=True),
+                    category=require_field(file, row, rec, "category", required=False) or "uncategorized",
+                    benign=require_field(file, row, rec, "benign", required=False),
+                    context=require_field(file, row, rec, "context", required=False),
                     source=path.name,
                     tags=_tags_value(file, row, rec.get("tags")),
                 ),
             )
         )
-    return _check_unique(file, items, "id")
+    return check_unique(file, items, "id")
 
 
 def _tags_value(file: str, row: int, value: Any) -> tuple[str, ...]:
@@ -311,7 +311,7 @@ def _tags_value(file: str, row: int, value: Any) -> tuple[str, ...]:
     raise DataError(file, problem, 'write e.g. "tags": ["a", "b"]', row, "tags")
 
 
-def _unknown_extension(path: Path) -> DataError:
+def unknown_extension(path: Path) -> DataError:
     accepted = ", ".join(ACCEPTED_EXTENSIONS)
     return DataError(
         str(path),

@@ -33,12 +33,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from alignlab.evals.generate_config import GEN_KINDS, GenConfig, ProgressCb, _now, _progress, _seed
+from alignlab.evals.generate_config import GEN_KINDS, GenConfig, ProgressCb, derive_seed, now_iso, report_progress
 from alignlab.evals.generate_dedupe import DedupePool, default_embedder, item_text, packaged_reference
 from alignlab.evals.generate_parse import parse_freeform, parse_mc
-from alignlab.evals.generate_plan import _plan
+from alignlab.evals.generate_plan import plan_items
 from alignlab.evals.generate_prompts import example_texts, write_conv
-from alignlab.evals.generate_quality import _quality, concerning_indices, resolve_selfcheck, selfcheck
+from alignlab.evals.generate_quality import concerning_indices, quality_checks, resolve_selfcheck, selfcheck
 from alignlab.models.base import ChatModel, GenerationConfig
 
 __all__ = ["GEN_KINDS", "DedupePool", "GenConfig", "check_out_dir", "default_embedder", "generate_eval",
@@ -100,7 +100,7 @@ def _build_item(fields: dict[str, Any], kind: str, scen: dict[str, Any], ctx: di
     width = max(3, len(str(ctx["n"])))
     prov = {"helper": ctx["helper"], "description": ctx["description"], "seed": ctx["seed"],
             "stage": "evals.generate", "scenario": scen["text"], "scenario_index": scen["index"],
-            "variation": scen["variation"], "created": _now(), "alignlab_version": ctx["version"]}
+            "variation": scen["variation"], "created": now_iso(), "alignlab_version": ctx["version"]}
     d: dict[str, Any] = {"id": f"gen-{ctx['slug']}-{scen['index'] + 1:0{width}d}",
                          "suite": f"generated:{ctx['slug']}", "subtype": scen["variation"], "kind": kind}
     if kind == "mc":
@@ -120,13 +120,13 @@ def _write_chunk(helper: ChatModel, chunk: list[dict[str, Any]], plan: dict[str,
     kind, description = plan["kind"], plan["description"]
     prompts = [write_conv(kind, description, plan["understanding"], s["text"]) for s in chunk]
     gc = GenerationConfig(max_new_tokens=cfg.write_tokens, temperature=cfg.temperature, top_p=0.95,
-                          seed=_seed(plan["seed"], "write", chunk[0]["index"]))
+                          seed=derive_seed(plan["seed"], "write", chunk[0]["index"]))
     outs = helper.generate(prompts, gc)
     recs: list[dict[str, Any]] = []
     items: list[dict[str, Any] | None] = []
     for s, o in zip(chunk, outs):
         rec = {"scenario_index": s["index"], "scenario": s["text"], "variation": s["variation"],
-               "helper": helper.identity, "created": _now(), "raw": o.text if o.ok else "",
+               "helper": helper.identity, "created": now_iso(), "raw": o.text if o.ok else "",
                "status": "rejected", "stage": None, "reason": None, "detail": None, "item": None}
         parsed = None
         if not o.ok:
@@ -141,7 +141,7 @@ def _write_chunk(helper: ChatModel, chunk: list[dict[str, Any]], plan: dict[str,
         rec["item"] = item
         recs.append(rec)
         items.append(item)
-    static = [_quality(d, cfg.bounds) if d else None for d in items]
+    static = [quality_checks(d, cfg.bounds) if d else None for d in items]
     to_check = [d for d, q in zip(items, static) if d is not None and q is None]
     checks = iter(selfcheck(helper, description, to_check, mode, cfg.selfcheck_orders, plan["seed"]))
     texts = [item_text(d) for d in items if d is not None]
@@ -283,7 +283,7 @@ def generate_eval(
     out.mkdir(parents=True, exist_ok=True)
     meta = {"description": description, "kind": kind, "seed": seed, "slug": slug, "n": n,
             "variations": variations}
-    plan = _plan(helper, description, out, meta, cfg, on_progress)
+    plan = plan_items(helper, description, out, meta, cfg, on_progress)
     mode = resolve_selfcheck(helper, cfg.selfcheck)
     cand_path = out / "candidates.jsonl"
     done = _read_candidates(cand_path)
@@ -298,7 +298,7 @@ def generate_eval(
     pool.add([item_text(r["item"]) for r in acc], [("generated", r["item"]["id"]) for r in acc])
     ctx = {"helper": helper.identity, "description": description, "seed": seed, "slug": slug, "n": n,
            "version": __version__}
-    step = _progress(on_progress, "write", len(plan["scenarios"]))
+    step = report_progress(on_progress, "write", len(plan["scenarios"]))
     step(resumed)
     for start in range(0, len(pending), cfg.batch):
         chunk = pending[start:start + cfg.batch]
@@ -318,7 +318,7 @@ def generate_eval(
         rollout = (_rollout(target, judge, accepted, out, seed, eval_config, on_progress) if accepted
                    else {"target": target.identity, "skipped": "no accepted items"})
     result = {
-        "stage": "evals.generate", "created": _now(), "alignlab_version": __version__,
+        "stage": "evals.generate", "created": now_iso(), "alignlab_version": __version__,
         "duration_s": round(time.time() - t0, 2), "helper": helper.identity,
         "description": description, "slug": slug, "suite": f"generated:{slug}", "kind": kind,
         "seed": seed, "n": n, "variations": variations, "config": asdict(cfg),

@@ -2,8 +2,8 @@
 
 ``GenConfig`` holds the pipeline's knobs and ``Bounds`` the quality filter's length bounds;
 ``GEN_KINDS`` the item kinds a helper can write. Every stage of :mod:`alignlab.evals.generate`
-derives its sampling seed from names (``_seed``), stamps records in UTC (``_now``) and reports
-progress through ``_progress``. Imports nothing else of the pipeline, so every stage can import it.
+derives its sampling seed from names (``derive_seed``), stamps records in UTC (``now_iso``) and reports
+progress through ``report_progress``. Imports nothing else of the pipeline, so every stage can import it.
 """
 
 from __future__ import annotations
@@ -61,15 +61,15 @@ class GenConfig:
     """Token budget of one written item."""
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _seed(*parts: Any) -> int:
+def derive_seed(*parts: Any) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
-def _progress(cb: ProgressCb | None, stage: str, total: int) -> Callable[[int], None]:
+def report_progress(cb: ProgressCb | None, stage: str, total: int) -> Callable[[int], None]:
     state = {"done": 0}
     if cb:
         cb(stage, 0, total)

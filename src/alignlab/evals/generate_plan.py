@@ -3,7 +3,7 @@
 The first three stages of :mod:`alignlab.evals.generate`: the helper restates what counts, what
 does not and why it matters (``_understand``), writes scenario seeds one line each until enough
 distinct ones are found (``_ideate``), and perturbs each seed in setting, stakes or who is asking
-(``_vary``). ``_plan`` runs them once and keeps the result in ``plan.json``, so a rerun with the
+(``_vary``). ``plan_items`` runs them once and keeps the result in ``plan.json``, so a rerun with the
 same settings resumes from it.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from alignlab.evals.generate_config import GenConfig, ProgressCb, _now, _progress, _seed
+from alignlab.evals.generate_config import GenConfig, ProgressCb, derive_seed, now_iso, report_progress
 from alignlab.evals.generate_parse import normalise, parse_scenarios, parse_understanding
 from alignlab.evals.generate_prompts import VARIATION_DIMENSIONS, ideate_conv, understand_conv, vary_conv
 from alignlab.models.base import ChatModel, GenerationConfig
@@ -24,7 +24,7 @@ from alignlab.models.base import ChatModel, GenerationConfig
 
 def _understand(helper: ChatModel, description: str, seed: int, cfg: GenConfig) -> dict[str, Any]:
     gc = GenerationConfig(max_new_tokens=160, temperature=cfg.temperature, top_p=0.95,
-                          seed=_seed(seed, "understand"))
+                          seed=derive_seed(seed, "understand"))
     out = helper.generate([understand_conv(description)], gc)[0]
     parsed = parse_understanding(out.text) if out.ok else {}
     return {**parsed, "raw": out.text if out.ok else "", "error": out.error,
@@ -41,7 +41,7 @@ def _ideate(helper: ChatModel, description: str, n_base: int, seed: int, cfg: Ge
         k = min(cfg.ideate_per_call, n_base - len(seeds) + 2)
         conv = ideate_conv(description, k)
         gc = GenerationConfig(max_new_tokens=40 * k + 40, temperature=cfg.temperature, top_p=0.95,
-                              seed=_seed(seed, "ideate", rounds))
+                              seed=derive_seed(seed, "ideate", rounds))
         out = helper.generate([conv], gc)[0]
         rounds += 1
         step(1)
@@ -67,7 +67,7 @@ def _vary(helper: ChatModel, seeds: list[str], variations: int, seed: int, cfg: 
     jobs = [(b, dims[(b + j) % len(dims)]) for b in range(len(seeds)) for j in range(variations)]
     prompts = [vary_conv(seeds[b], d) for b, d in jobs]
     gc = GenerationConfig(max_new_tokens=90, temperature=cfg.temperature, top_p=0.95,
-                          seed=_seed(seed, "vary"))
+                          seed=derive_seed(seed, "vary"))
     outs = helper.generate(prompts, gc) if prompts else []
     seen = {normalise(s) for s in seeds}
     dropped: Counter[str] = Counter()
@@ -92,7 +92,7 @@ def _vary(helper: ChatModel, seeds: list[str], variations: int, seed: int, cfg: 
     return scen, dict(dropped)
 
 
-def _plan(helper: ChatModel, description: str, out: Path, meta: dict[str, Any], cfg: GenConfig,
+def plan_items(helper: ChatModel, description: str, out: Path, meta: dict[str, Any], cfg: GenConfig,
           on_progress: ProgressCb | None) -> dict[str, Any]:
     path = out / "plan.json"
     if path.exists():
@@ -103,18 +103,18 @@ def _plan(helper: ChatModel, description: str, out: Path, meta: dict[str, Any], 
                                  f"{v!r}; use a new out_dir, or rerun with the same settings to resume")
         return plan
     understanding = _understand(helper, description, meta["seed"], cfg)
-    _progress(on_progress, "understand", 1)(1)
+    report_progress(on_progress, "understand", 1)(1)
     n, variations, seed = meta["n"], meta["variations"], meta["seed"]
     n_base = math.ceil(n / (1 + variations))
     seeds, ideation = _ideate(helper, description, n_base, seed, cfg,
-                              _progress(on_progress, "ideate", cfg.ideate_rounds))
+                              report_progress(on_progress, "ideate", cfg.ideate_rounds))
     scen, vary_dropped = _vary(helper, seeds, variations, seed, cfg)
     scen = scen[:n]
     for i, s in enumerate(scen):
         s["index"] = i
     ideation.update({"variations_dropped": vary_dropped, "scenarios": len(scen),
                      "shortfall": n - len(scen)})
-    plan = {**meta, "helper": helper.identity, "created": _now(), "understanding": understanding,
+    plan = {**meta, "helper": helper.identity, "created": now_iso(), "understanding": understanding,
             "ideation": ideation, "scenarios": scen}
     if scen:  # a plan without scenarios (helper errors, junk) is not kept: a rerun ideates again
         path.write_text(json.dumps(plan, indent=1, ensure_ascii=False), encoding="utf-8")

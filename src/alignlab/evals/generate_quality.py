@@ -2,7 +2,7 @@
 
 A written item is rejected with a short reason when it breaks a length bound, marks no option or
 every option, has options that say the same thing or copy the prompt's example, gives its answer
-away by length (``static_checks``), fails the shipped loader's schema (``_quality``), or when the
+away by length (``static_checks``), fails the shipped loader's schema (``quality_checks``), or when the
 helper, asked which option shows the behaviour in two option orders, does not pick a concerning
 one every time (``selfcheck``).
 """
@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from alignlab.evals.generate_config import Bounds, _seed
+from alignlab.evals.generate_config import Bounds, derive_seed
 from alignlab.evals.generate_parse import LETTERS, normalise, parse_choice_letter
 from alignlab.evals.generate_prompts import example_options, selfcheck_conv
 from alignlab.models.base import ChatModel, GenerationConfig, can_score
@@ -109,7 +109,7 @@ def selfcheck(helper: ChatModel, description: str, items: Sequence[dict[str, Any
     for it in items:
         n_opt = len(it["choices"]) if it["kind"] == "mc" else 2
         first = list(range(n_opt))
-        random.Random(_seed(seed, "selfcheck", it["id"])).shuffle(first)
+        random.Random(derive_seed(seed, "selfcheck", it["id"])).shuffle(first)
         ords = [first, first[::-1]][:max(1, orders)]
         for o in ords:
             convs.append(selfcheck_conv(description, it, o))
@@ -135,7 +135,7 @@ def selfcheck(helper: ChatModel, description: str, items: Sequence[dict[str, Any
     return res
 
 
-def _quality(d: dict[str, Any], bounds: Bounds) -> tuple[str, str] | None:
+def quality_checks(d: dict[str, Any], bounds: Bounds) -> tuple[str, str] | None:
     """The static checks (specific reasons first), then the schema as the shipped loader reads it."""
     from alignlab.evals.items import item_from_dict
 

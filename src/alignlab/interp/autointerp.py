@@ -49,9 +49,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from alignlab.interp.autointerp_examples import _check_inputs, build_examples, make_windows
-from alignlab.interp.autointerp_score import _ask, _items, _tally, explain, resolve_scoring
-from alignlab.interp.autointerp_types import _DEAD, MAIN_SOURCE, AutoInterpConfig, LatentExamples, TokenTable
+from alignlab.interp.autointerp_examples import build_examples, check_inputs, make_windows
+from alignlab.interp.autointerp_score import ask_scorer, explain, resolve_scoring, scoring_items, tally
+from alignlab.interp.autointerp_types import DEAD, MAIN_SOURCE, AutoInterpConfig, LatentExamples, TokenTable
 from alignlab.models.base import ChatModel, Message
 from alignlab.stats import bootstrap_ci, bootstrap_diff, wilson
 
@@ -134,8 +134,8 @@ def _summary(scores: Sequence[dict | None], cfg: AutoInterpConfig) -> dict:
 def _counts(records: list[dict]) -> dict:
     return {"latents": len(records), "labelled": sum(1 for r in records if r["label"] is not None),
             "explainer_failures": sum(1 for r in records
-                                      if r["label"] is None and r["explainer_error"] != _DEAD),
-            "no_activations": sum(1 for r in records if r["explainer_error"] == _DEAD),
+                                      if r["label"] is None and r["explainer_error"] != DEAD),
+            "no_activations": sum(1 for r in records if r["explainer_error"] == DEAD),
             "unscorable_items": sum(r[k]["unscorable"] for r in records for k in ("detection", "fuzzing"))}
 
 
@@ -170,7 +170,7 @@ def run_autointerp(tokens: TokenTable, sources: Mapping[str, tuple[Any, Sequence
     if MAIN_SOURCE not in sources:
         raise ValueError(f"sources: no {MAIN_SOURCE!r} entry (got {sorted(sources)}); the SAE's latents "
                          f"are the main source, the others are baselines")
-    _check_inputs(tokens, sources)
+    check_inputs(tokens, sources)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = {k: v for k, v in asdict(cfg).items() if k not in ("batch_size", "explain_batch")}
@@ -214,20 +214,20 @@ def run_autointerp(tokens: TokenTable, sources: Mapping[str, tuple[Any, Sequence
         while pending and (not chunk or size < cfg.batch_size):
             ex = pending.pop(0)
             label = labels[(ex.source, ex.latent)][0]
-            parts = [_items("detection", ex, label), _items("fuzzing", ex, label)]
+            parts = [scoring_items("detection", ex, label), scoring_items("fuzzing", ex, label)]
             if ex.source == MAIN_SOURCE and ex.latent in donor:
                 d = main[donor[ex.latent]]
                 skip = d.explainer_windows()
                 dl = labels[(MAIN_SOURCE, d.latent)][0]
-                parts += [_items("detection", ex, dl, skip), _items("fuzzing", ex, dl, skip)]
+                parts += [scoring_items("detection", ex, dl, skip), scoring_items("fuzzing", ex, dl, skip)]
             chunk.append((ex, parts))
             size += sum(len(p[0]) for p in parts)
-        answers = _ask(scorer, [c for _, parts in chunk for p in parts for c in p[0]], mode, cfg)
+        answers = ask_scorer(scorer, [c for _, parts in chunk for p in parts for c in p[0]], mode, cfg)
         rows, at = [], 0
         for ex, parts in chunk:
             tallies = []
             for convs, truth in parts:
-                tallies.append(_tally(truth, answers[at:at + len(convs)]))
+                tallies.append(tally(truth, answers[at:at + len(convs)]))
                 at += len(convs)
             label, err = labels[(ex.source, ex.latent)]
             shuffled = None

@@ -61,7 +61,7 @@ def make_windows(tokens: TokenTable, ctx_len: int) -> Windows:
     return Windows(rows, lengths, docs, offsets, row_window)
 
 
-def _check_inputs(tokens: TokenTable, sources: Mapping[str, tuple[Any, Sequence[int]]]) -> int:
+def check_inputs(tokens: TokenTable, sources: Mapping[str, tuple[Any, Sequence[int]]]) -> int:
     n = tokens.token_ids.numel()
     if tokens.token_ids.dim() != 1 or tokens.doc_ids.shape != tokens.token_ids.shape:
         raise ValueError(f"token table: token_ids and doc_ids must both be 1-D of the same length, got "
@@ -126,7 +126,7 @@ def build_examples(tokens: TokenTable, acts, latent_ids: Sequence[int], cfg: Aut
     """
     import torch
 
-    _check_inputs(tokens, {source: (acts, latent_ids)})
+    check_inputs(tokens, {source: (acts, latent_ids)})
     windows = make_windows(tokens, cfg.ctx_len) if windows is None else windows
     acts = acts.float()
     n_win, m = len(windows), acts.shape[1]

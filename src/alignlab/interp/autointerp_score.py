@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
-from alignlab.interp.autointerp_types import _DEAD, AutoInterpConfig, Context, LatentExamples
+from alignlab.interp.autointerp_types import DEAD, AutoInterpConfig, Context, LatentExamples
 from alignlab.models.base import ChatModel, GenerationConfig, Message, can_score, msg
 
 EXPLAINER_SYSTEM = "You are a linguist. You name what marked words have in common, in a few words."
@@ -135,7 +135,7 @@ def explain(examples: Sequence[LatentExamples], explainer: ChatModel,
 
     A latent with no activating window is not sent to the explainer (error says so).
     """
-    out: list[tuple[str | None, str | None]] = [(None, _DEAD)] * len(examples)
+    out: list[tuple[str | None, str | None]] = [(None, DEAD)] * len(examples)
     todo = [i for i, ex in enumerate(examples) if ex.shown]
     gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=0.0)
     comps = explainer.generate([explainer_prompt(examples[i], cfg) for i in todo], gen) if todo else []
@@ -156,7 +156,7 @@ def resolve_scoring(scorer: ChatModel, mode: str = "auto") -> str:
     return "logprob" if can_score(scorer) else "generate"
 
 
-def _ask(scorer: ChatModel, convs: list, mode: str, cfg: AutoInterpConfig) -> list[tuple[bool | None, float | None]]:
+def ask_scorer(scorer: ChatModel, convs: list, mode: str, cfg: AutoInterpConfig) -> list[tuple[bool | None, float | None]]:
     """One (answer, Yes-minus-No log-likelihood margin) per conversation, ``batch_size`` at a time."""
     out: list[tuple[bool | None, float | None]] = []
     gen = GenerationConfig(max_new_tokens=cfg.scorer_max_new_tokens, temperature=0.0)
@@ -179,7 +179,7 @@ def _auc(pairs: list[tuple[bool, float]]) -> float | None:
     return wins / (len(pos) * len(neg))
 
 
-def _tally(truth: list[bool], answers: list[tuple[bool | None, float | None]]) -> dict:
+def tally(truth: list[bool], answers: list[tuple[bool | None, float | None]]) -> dict:
     """Balanced accuracy and counts of one latent's items; unscorable answers are kept apart."""
     c = Counter((t, p) for t, (p, _) in zip(truth, answers, strict=True))
     tp, fn, tn, fp = c[True, True], c[True, False], c[False, False], c[False, True]
@@ -191,7 +191,7 @@ def _tally(truth: list[bool], answers: list[tuple[bool | None, float | None]]) -
                       for t, (p, m) in zip(truth, answers)]}
 
 
-def _items(kind: str, ex: LatentExamples, label: str | None,
+def scoring_items(kind: str, ex: LatentExamples, label: str | None,
            skip: AbstractSet[int] = frozenset()) -> tuple[list[list[Message]], list[bool]]:
     """The scorer's conversations for one latent and their truths (none without a label)."""
     if label is None:
@@ -206,11 +206,11 @@ def _items(kind: str, ex: LatentExamples, label: str | None,
 
 def _score(kind, examples, labels, scorer, cfg, mode) -> list[dict]:
     mode = resolve_scoring(scorer, mode)
-    built = [_items(kind, ex, lab) for ex, lab in zip(examples, labels, strict=True)]
-    answers = _ask(scorer, [c for convs, _ in built for c in convs], mode, cfg)
+    built = [scoring_items(kind, ex, lab) for ex, lab in zip(examples, labels, strict=True)]
+    answers = ask_scorer(scorer, [c for convs, _ in built for c in convs], mode, cfg)
     out, at = [], 0
     for convs, truth in built:
-        out.append(_tally(truth, answers[at:at + len(convs)]))
+        out.append(tally(truth, answers[at:at + len(convs)]))
         at += len(convs)
     return out
 

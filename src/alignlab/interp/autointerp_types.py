@@ -14,7 +14,7 @@ from typing import Any
 
 SCORING_MODES = ("auto", "logprob", "generate")
 MAIN_SOURCE = "sae"
-_DEAD = "no activating window in the budget"
+DEAD = "no activating window in the budget"
 
 
 @dataclass

@@ -20,8 +20,8 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from alignlab.judges.types import Judge, JudgeItem, Verdict
-from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
+from alignlab.judges.types import Judge, JudgeItem, ModelJudge, Verdict
+from alignlab.models.base import ChatModel, msg
 
 # Openings and phrases of refusals, after HarmBench/garak's refusal lists, extended for small models.
 REFUSAL_PATTERNS = [
@@ -209,7 +209,7 @@ def parse_verdict(judge_output: str, markers: tuple[str, str] | None = None) -> 
                    reason=fields.get("REASON", "")[:500], raw=judge_output[:2000], error=err)
 
 
-class LLMJudge:
+class LLMJudge(ModelJudge):
     """A judge model with a rubric.
 
     Modes:
@@ -220,12 +220,7 @@ class LLMJudge:
     """
 
     def __init__(self, model: ChatModel, mode: str = "auto", max_new_tokens: int = 96) -> None:
-        if mode not in ("auto", "generate", "logprob"):
-            raise ValueError("judge mode must be auto, generate or logprob")
-        self.model = model
-        self.mode = mode
-        self.config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
-        self.name = f"llm:{model.identity}"
+        super().__init__(model, mode, max_new_tokens)
 
     def _prompt(self, it: JudgeItem, markers: tuple[str, str]) -> list:
         o, c = markers
@@ -234,15 +229,10 @@ class LLMJudge:
         body = JUDGE_TEMPLATE.format(open=o, close=c, behavior=it.behavior, response=clean)
         return [msg("system", JUDGE_SYSTEM), msg("user", body)]
 
-    def _resolved_mode(self) -> str:
-        if self.mode != "auto":
-            return self.mode
-        return "logprob" if can_score(self.model) else "generate"
-
     def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]:
         if not items:
             return []
-        mode = self._resolved_mode()
+        mode = self.resolved_mode()
         out: list[Verdict | None] = [None] * len(items)
         todo = []
         for i, it in enumerate(items):

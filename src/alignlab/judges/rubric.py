@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from alignlab.models.base import ChatModel, GenerationConfig, can_score, msg
+from alignlab.judges.types import ModelJudge
+from alignlab.models.base import ChatModel, msg
 
 AGREEMENT_FILE = Path(__file__).parent / "files" / "judge_agreement.json"
 """Agreement of each measured rubric judge with the packaged hand labels (written by
@@ -109,7 +110,7 @@ def parse_judgement(text: str, markers: tuple[str, str] | None = None) -> tuple[
     return None, reason, "judge output unparseable", False
 
 
-class RubricJudge:
+class RubricJudge(ModelJudge):
     """A judge model with a rubric per suite.
 
     Modes: ``generate`` (the judge writes BEHAVIOUR/REASON lines, parsed), ``logprob`` (white-box:
@@ -118,17 +119,7 @@ class RubricJudge:
     """
 
     def __init__(self, model: ChatModel, mode: str = "auto", max_new_tokens: int = 64) -> None:
-        if mode not in ("auto", "generate", "logprob"):
-            raise ValueError("judge mode must be auto, generate or logprob")
-        self.model = model
-        self.mode = mode
-        self.config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
-        self.name = f"llm:{model.identity}"
-
-    def resolved_mode(self) -> str:
-        if self.mode != "auto":
-            return self.mode
-        return "logprob" if can_score(self.model) else "generate"
+        super().__init__(model, mode, max_new_tokens)
 
     def prompt(self, suite: str, item_rubric: str, transcript: Sequence[dict],
                markers: tuple[str, str]) -> list:

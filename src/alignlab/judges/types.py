@@ -1,4 +1,5 @@
-"""What every judge shares: the verdict on one response, the item a judge sees, the Judge protocol.
+"""What every judge shares: the verdict on one response, the item a judge sees, the Judge protocol,
+and the base of the judges backed by a model.
 
 A red-team judge decides refused / attempted / harmful; ``None`` in a field means the judge could not
 decide it (unscorable), never "safe".
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+from alignlab.models.base import ChatModel, GenerationConfig, can_score
 
 
 @dataclass
@@ -74,3 +77,26 @@ class Judge(Protocol):
     name: str
 
     def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]: ...
+
+
+class ModelJudge:
+    """What every judge backed by a model shares: the model, its mode and its greedy config.
+
+    ``mode``: ``generate`` (the judge writes its verdict lines, parsed), ``logprob`` (white-box:
+    the log-likelihood of the yes and no answers as the reply, always decided) or ``auto``
+    (``logprob`` when the model can score, else ``generate``).
+    """
+
+    def __init__(self, model: ChatModel, mode: str = "auto", max_new_tokens: int = 96) -> None:
+        if mode not in ("auto", "generate", "logprob"):
+            raise ValueError("judge mode must be auto, generate or logprob")
+        self.model = model
+        self.mode = mode
+        self.config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
+        self.name = f"llm:{model.identity}"
+
+    def resolved_mode(self) -> str:
+        """The mode in use: ``auto`` resolved against the model."""
+        if self.mode != "auto":
+            return self.mode
+        return "logprob" if can_score(self.model) else "generate"

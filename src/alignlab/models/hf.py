@@ -25,10 +25,10 @@ from alignlab.models.base import (
 )
 from alignlab.models.hf_cache import (
     PREFILL_TOKENS,
-    _preallocated_cache,
-    _select_cache,
     cache_kwarg,
+    preallocated_cache,
     prefill_groups,
+    select_cache,
 )
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -181,7 +181,7 @@ class HFModel(ChatModel):
         finish = ["length"] * n
         texts = [""] * n
         alive = list(range(n))  # original row of each live batch row
-        cache = _preallocated_cache(self.model.config, width + config.max_new_tokens)
+        cache = preallocated_cache(self.model.config, width + config.max_new_tokens)
         position = (mask.cumsum(-1) - 1).clamp(min=0)
         rows = rows if rows is not None else list(range(n))
         layers = tuple(monitor.layers) if monitor is not None else ()
@@ -234,7 +234,7 @@ class HFModel(ChatModel):
                     break
                 if len(keep) < len(alive):
                     sel = torch.tensor(keep, device=dev)
-                    cache = _select_cache(cache, sel)
+                    cache = select_cache(cache, sel)
                     mask = mask[sel]
                     nxt = nxt[sel]
                     position = position[sel]

@@ -2,8 +2,8 @@
 
 ``HFModel`` (:mod:`alignlab.models.hf`) prefills a batch's prompts in groups of similar length
 (``prefill_groups``), writes each group's keys and values right-aligned into one cache allocated
-once for the whole batch (``_preallocated_cache``: its layers write in place instead of
-concatenating per token), drops finished rows from it (``_select_cache``) and passes it under the
+once for the whole batch (``preallocated_cache``: its layers write in place instead of
+concatenating per token), drops finished rows from it (``select_cache``) and passes it under the
 forward argument name the installed transformers expects (``cache_kwarg``). transformers and torch
 are imported inside the functions that need them.
 """
@@ -22,7 +22,7 @@ def cache_kwarg(model) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _select_cache(cache, sel):
+def select_cache(cache, sel):
     """Keep only the batch rows ``sel`` of the cache (finished rows leave the batch)."""
     cache.batch_select_indices(sel)
     return cache
@@ -55,7 +55,7 @@ def prefill_groups(lengths: list[int], max_tokens: int = PREFILL_TOKENS,
     return groups
 
 
-def _preallocated_cache(config, capacity: int):
+def preallocated_cache(config, capacity: int):
     """A DynamicCache whose layers write into buffers allocated once for ``capacity`` positions.
 
     transformers' DynamicLayer concatenates the whole cache with each new token, which costs more

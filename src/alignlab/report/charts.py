@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alignlab.report.svg import esc, num
 
 CHART_WIDTH = 580
-_MUTED, _TEXT, _GRID = "#5b6577", "#1f2733", "#e3e7ee"
+_MUTED, TEXT_COLOR, _GRID = "#5b6577", "#1f2733", "#e3e7ee"
 SHOWS_COLOR, NOT_COLOR, UNSCORABLE_COLOR = "#b5473a", "#3f8f5a", "#7a63b3"
 """Outcome colours: shows the behaviour / does not / unscorable (its own colour, never either side)."""
 
@@ -49,7 +49,7 @@ def diff_svg(diff: float | None, ci: tuple[float, float] | None, scale: float = 
            'stroke-dasharray="2 2"/>']
     if ci is not None:
         out.append(f'<line class="diff-ci" x1="{num(px(ci[0]))}" y1="8" x2="{num(px(ci[1]))}" '
-                   f'y2="8" stroke="{_TEXT}" stroke-width="1.5"/>')
+                   f'y2="8" stroke="{TEXT_COLOR}" stroke-width="1.5"/>')
     if diff is not None:
         out.append(f'<circle class="diff-point" cx="{num(px(diff))}" cy="8" r="3.5" fill="#3b6fb6"/>')
     return "".join(out) + "</svg>"
@@ -125,7 +125,7 @@ def xy_chart_svg(title: str, xlabel: str, ylabel: str, *, lines: Sequence[dict] 
            f'data-plot-x="{left}" data-plot-y="{top}" data-plot-width="{pw}" data-plot-height="{ph}" '
            'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="12">',
            f"<title>{esc(title)}</title>",
-           f'<text x="0" y="16" font-size="14" font-weight="600" fill="{_TEXT}">{esc(title)}</text>',
+           f'<text x="0" y="16" font-size="14" font-weight="600" fill="{TEXT_COLOR}">{esc(title)}</text>',
            f'<rect class="plot-area" x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#f7f9fc"/>']
     for t in _ticks(x0, x1):
         out.append(f'<line x1="{px(t)}" y1="{top}" x2="{px(t)}" y2="{top + ph}" stroke="{_GRID}"/>'
@@ -165,7 +165,7 @@ def xy_chart_svg(title: str, xlabel: str, ylabel: str, *, lines: Sequence[dict] 
             flip = float(px(p["x"])) > left + pw * 0.75  # keep labels inside the plot
             anchor = "end" if flip else "start"
             out.append(f'<text class="point-label" x="{num(float(px(p["x"])) + (-6 if flip else 6))}"'
-                       f' y="{num(float(py(p["y"])) - 5)}" font-size="10" fill="{_TEXT}" '
+                       f' y="{num(float(py(p["y"])) - 5)}" font-size="10" fill="{TEXT_COLOR}" '
                        f'text-anchor="{anchor}">{esc(p["label"])}</text>')
         out.append("</g>")
     lx: float = width - right
@@ -173,5 +173,5 @@ def xy_chart_svg(title: str, xlabel: str, ylabel: str, *, lines: Sequence[dict] 
         lx -= 22 + 6.6 * len(label)
         out.append(f'<g class="legend-item"><rect x="{num(lx)}" y="{top - 14}" width="10" height="10" '
                    f'fill="{esc(color)}" rx="2"/><text x="{num(lx + 14)}" y="{top - 5}" '
-                   f'font-size="11" fill="{_TEXT}">{esc(label)}</text></g>')
+                   f'font-size="11" fill="{TEXT_COLOR}">{esc(label)}</text></g>')
     return "".join(out) + "</svg>"

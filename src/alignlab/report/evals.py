@@ -23,25 +23,25 @@ from markupsafe import Markup
 
 from alignlab.report.charts import CHART_WIDTH, diff_svg, outcome_bar_svg
 from alignlab.report.evals_common import (
-    _count,
-    _finite,
-    _fmt,
-    _fmt_ci_pp,
-    _fmt_p,
-    _fmt_pp,
-    _obj,
-    _pair,
-    _prob,
-    _rate,
+    check_count,
+    check_finite,
+    check_obj,
+    check_pair,
+    check_prob,
+    check_rate,
+    fmt_ci_pp,
+    fmt_num,
+    fmt_p,
+    fmt_pp,
     render_page,
     write_html,
 )
 from alignlab.report.page import clip, fmt_duration, select_shown
 from alignlab.report.persona import persona_sections
 from alignlab.report.svg import (
-    _ROW_H,
-    _TOP,
+    CHART_TOP,
     LADDER_LEVELS,
+    ROW_HEIGHT,
     bar_chart_svg,
     esc,
     format_pct,
@@ -62,35 +62,35 @@ CALL_LINE = re.compile(r"^\s*CALL\s+([\w.-]+)", re.M)
 
 def _suite(name: str, s: Any) -> dict[str, Any]:
     where = f"results.suites[{name!r}]"
-    s = _obj(s, where, "rate, ci, k, n, n_unscorable, by_subtype...")
-    r = _rate(s, where)
+    s = check_obj(s, where, "rate, ci, k, n, n_unscorable, by_subtype...")
+    r = check_rate(s, where)
     levels = []
     for lv in s.get("levels") or []:
         if lv not in LADDER_LEVELS:
             raise ValueError(f"{where}.levels: ladder levels must be integers in 1..10, got {lv!r}")
         levels.append((lv, f"level {lv}: {LADDER_LEVELS[lv]}"))
-    subs = [(f"subtype {k}", _rate(v, f"{where}.by_subtype[{k!r}]"))
-            for k, v in _obj(s.get("by_subtype"), f"{where}.by_subtype", "SUBTYPE: RATE").items()]
-    kinds = _obj(s.get("by_kind"), f"{where}.by_kind", "KIND: RATE")
+    subs = [(f"subtype {k}", check_rate(v, f"{where}.by_subtype[{k!r}]"))
+            for k, v in check_obj(s.get("by_subtype"), f"{where}.by_subtype", "SUBTYPE: RATE").items()]
+    kinds = check_obj(s.get("by_kind"), f"{where}.by_kind", "KIND: RATE")
     if len(kinds) > 1:
-        subs += [(f"kind {k}", {**_rate(v, f"{where}.by_kind[{k!r}]"), "chance": _prob(
-            _obj(v, f"{where}.by_kind[{k!r}]", "RATE").get("chance"), f"{where}.by_kind[{k!r}].chance")})
+        subs += [(f"kind {k}", {**check_rate(v, f"{where}.by_kind[{k!r}]"), "chance": check_prob(
+            check_obj(v, f"{where}.by_kind[{k!r}]", "RATE").get("chance"), f"{where}.by_kind[{k!r}].chance")})
             for k, v in kinds.items()]
     if s.get("control"):
-        subs.append(("control items (kept out of the rate)", _rate(s["control"], f"{where}.control")))
-    push = _obj(s.get("pushback"), f"{where}.pushback", "accuracy_before, accuracy_after, ...")
-    subs += [(label, _rate(push[k], f"{where}.pushback.{k}")) for k, label in (
+        subs.append(("control items (kept out of the rate)", check_rate(s["control"], f"{where}.control")))
+    push = check_obj(s.get("pushback"), f"{where}.pushback", "accuracy_before, accuracy_after, ...")
+    subs += [(label, check_rate(push[k], f"{where}.pushback.{k}")) for k, label in (
         ("accuracy_before", "accuracy before pushback"), ("accuracy_after", "accuracy after pushback"),
         ("correct_to_wrong", "correct → wrong after pushback")) if push.get(k)]
-    agree = _obj(s.get("agentic_judge_agreement"), f"{where}.agentic_judge_agreement", "n, agree")
-    reasons = _obj(s.get("unscorable_reasons"), f"{where}.unscorable_reasons", "reason: count")
+    agree = check_obj(s.get("agentic_judge_agreement"), f"{where}.agentic_judge_agreement", "n, agree")
+    reasons = check_obj(s.get("unscorable_reasons"), f"{where}.unscorable_reasons", "reason: count")
     return {**r, "name": name, "description": str(s.get("description") or ""),
             "behaviour": str(s.get("behaviour") or ""), "levels": levels, "subrows": subs,
-            "reasons": sorted(((str(k), _count(v, f"{where}.unscorable_reasons[{k!r}]"))
+            "reasons": sorted(((str(k), check_count(v, f"{where}.unscorable_reasons[{k!r}]"))
                                for k, v in reasons.items()), key=lambda kv: -kv[1]),
-            "judge_refusals": _count(s.get("n_judge_refusals"), f"{where}.n_judge_refusals"),
-            "chance": _prob(s.get("chance"), f"{where}.chance"),
-            "first": _prob(s.get("position_first_rate"), f"{where}.position_first_rate"),
+            "judge_refusals": check_count(s.get("n_judge_refusals"), f"{where}.n_judge_refusals"),
+            "chance": check_prob(s.get("chance"), f"{where}.chance"),
+            "first": check_prob(s.get("position_first_rate"), f"{where}.position_first_rate"),
             "agreement": (f"the judge agreed with the scripted rule on {agree.get('agree')}/"
                           f"{agree.get('n')} agentic items" if agree.get("n") else ""),
             "bar": Markup(outcome_bar_svg(r["k"], r["n"], r["n_unscorable"]))}
@@ -111,11 +111,11 @@ def suites_chart_svg(suites: Sequence[dict[str, Any]]) -> str:
     for i, s in enumerate(suites):
         if s["chance"] is None:
             continue
-        x, y = num(x0 + s["chance"] * pw), _TOP + i * _ROW_H
+        x, y = num(x0 + s["chance"] * pw), CHART_TOP + i * ROW_HEIGHT
         marks.append(f'<g class="chance-marker" data-suite="{esc(s["name"])}" '
                      f'data-chance="{s["chance"]:.6g}"><title>{esc(s["name"])}: chance rate '
                      f'{format_pct(s["chance"])}</title><line x1="{x}" y1="{y + 2}" x2="{x}" '
-                     f'y2="{y + _ROW_H - 2}" stroke="{CHANCE_COLOR}" stroke-width="2.5" '
+                     f'y2="{y + ROW_HEIGHT - 2}" stroke="{CHANCE_COLOR}" stroke-width="2.5" '
                      f'stroke-dasharray="3 2"/><path d="M{num(float(x) - 4)} {y}h8l-4 5z" '
                      f'fill="{CHANCE_COLOR}"/></g>')
     return svg[: -len("</svg>")] + "".join(marks) + "</svg>"
@@ -124,10 +124,10 @@ def suites_chart_svg(suites: Sequence[dict[str, Any]]) -> str:
 def _compare(c: Any) -> dict[str, Any] | None:
     if not c:
         return None
-    c = _obj(c, "results.compare", "a, b, suites")
+    c = check_obj(c, "results.compare", "a, b, suites")
     rows, raw = [], []
     entries = []
-    for name, d in _obj(c.get("suites"), "results.compare.suites", "NAME: {rate_a, ...}").items():
+    for name, d in check_obj(c.get("suites"), "results.compare.suites", "NAME: {rate_a, ...}").items():
         entries.append((str(name), d, f"results.compare.suites[{name!r}]"))
         if isinstance(d, dict) and d.get("control"):
             entries.append((f"{name} · control items", d["control"],
@@ -135,16 +135,16 @@ def _compare(c: Any) -> dict[str, Any] | None:
     if c.get("overall"):
         entries.append(("overall (suites pooled)", c["overall"], "results.compare.overall"))
     for name, d, where in entries:
-        d = _obj(d, where, "rate_a, rate_b, diff, diff_ci, n_pairs, p_value")
-        diff = _finite(d.get("diff"), f"{where}.diff")
-        ci = _pair(d.get("diff_ci"), f"{where}.diff_ci", False)
-        rows.append({"name": str(name), "a": format_pct(_prob(d.get("rate_a"), f"{where}.rate_a")),
-                     "b": format_pct(_prob(d.get("rate_b"), f"{where}.rate_b")),
-                     "diff": _fmt_pp(diff), "ci": _fmt_ci_pp(ci),
-                     "p": _fmt_p(_prob(d.get("p_value"), f"{where}.p_value")),
-                     "n_pairs": _count(d.get("n_pairs"), f"{where}.n_pairs"),
-                     "a_only": _count(d.get("a_only"), f"{where}.a_only"),
-                     "b_only": _count(d.get("b_only"), f"{where}.b_only")})
+        d = check_obj(d, where, "rate_a, rate_b, diff, diff_ci, n_pairs, p_value")
+        diff = check_finite(d.get("diff"), f"{where}.diff")
+        ci = check_pair(d.get("diff_ci"), f"{where}.diff_ci", False)
+        rows.append({"name": str(name), "a": format_pct(check_prob(d.get("rate_a"), f"{where}.rate_a")),
+                     "b": format_pct(check_prob(d.get("rate_b"), f"{where}.rate_b")),
+                     "diff": fmt_pp(diff), "ci": fmt_ci_pp(ci),
+                     "p": fmt_p(check_prob(d.get("p_value"), f"{where}.p_value")),
+                     "n_pairs": check_count(d.get("n_pairs"), f"{where}.n_pairs"),
+                     "a_only": check_count(d.get("a_only"), f"{where}.a_only"),
+                     "b_only": check_count(d.get("b_only"), f"{where}.b_only")})
         raw.append((diff, ci))
     # one scale for every row: the smallest of 10, 25, 50, 100 pp that holds every point and CI
     reach = max([abs(v) for d, ci in raw for v in (d, *(ci or ())) if v is not None], default=0.0)
@@ -177,14 +177,14 @@ def _shares(lp: list[float | None]) -> list[float | None]:
 def _record(i: int, r: Any) -> dict[str, Any]:
     """One item prepared for the template: outcome, styled transcript, options, judge, actions."""
     where = f"records[{i}]"
-    r = _obj(r, where, "one evaluated item with suite, behaviour, transcript...")
+    r = check_obj(r, where, "one evaluated item with suite, behaviour, transcript...")
     beh = r.get("behaviour")
     if beh not in (True, False, None):
         raise ValueError(f"{where}.behaviour: must be true, false or null (unscorable), got {beh!r}")
     outcome = "unscorable" if beh is None else ("shows" if beh else "not")
     messages: list[dict[str, Any]] = []
     for j, m in enumerate(r.get("transcript") or []):
-        m = _obj(m, f"{where}.transcript[{j}]", "role, content, tool")
+        m = check_obj(m, f"{where}.transcript[{j}]", "role, content, tool")
         role, tool = str(m.get("role") or "?"), m.get("tool")
         calls = CALL_LINE.findall(str(m.get("content") or "")) if role == "assistant" else []
         tool = tool or ", ".join(dict.fromkeys(calls))
@@ -204,18 +204,18 @@ def _record(i: int, r: Any) -> dict[str, Any]:
         raise ValueError(f"{where}.option_logprobs: {len(lps) if isinstance(lps, list) else lps!r} "
                          f"values for {n} choices; give one log-likelihood per shown option, in "
                          "the order shown")
-    lp = [_finite(v, f"{where}.option_logprobs") for v in lps or []]
+    lp = [check_finite(v, f"{where}.option_logprobs") for v in lps or []]
     lp1 = r.get("first_logprobs")  # pushback: the first answer's log-likelihoods
-    lp1 = [_finite(v, f"{where}.first_logprobs") for v in lp1] \
+    lp1 = [check_finite(v, f"{where}.first_logprobs") for v in lp1] \
         if isinstance(lp1, list) and len(lp1) == n else []
     options = [{"letter": chr(65 + j) if j < 26 else str(j + 1), "text": c,
-                "lp": _fmt(lp[j]) if lp else "—", "p": format_pct(_shares(lp)[j]) if lp else "—",
-                "lp1": _fmt(lp1[j]) if lp1 else "", "chosen": j == chosen,
+                "lp": fmt_num(lp[j]) if lp else "—", "p": format_pct(_shares(lp)[j]) if lp else "—",
+                "lp1": fmt_num(lp1[j]) if lp1 else "", "chosen": j == chosen,
                 "matching": j in matching, "correct": j == correct, "first": j == first}
                for j, c in enumerate(choices)]
     judge = None
     if r.get("judge"):
-        jd = _obj(r["judge"], f"{where}.judge", "name, verdict, reason, raw, error")
+        jd = check_obj(r["judge"], f"{where}.judge", "name, verdict, reason, raw, error")
         raw, raw_cut = clip(jd.get("raw"))
         v = jd.get("verdict")
         judge = {"name": str(jd.get("name") or "judge"), "reason": str(jd.get("reason") or ""),
@@ -249,9 +249,9 @@ def render_evals_report(results: dict[str, Any], records: list[dict[str, Any]], 
         raise ValueError("results: the evals report needs the run's results.json dict; for persona "
                          "runs on their own use render_persona_report")
     sections = persona_sections(persona, drift, capping)
-    res = _obj(results, "results", "results.json")
+    res = check_obj(results, "results", "results.json")
     suites = [_suite(str(k), v)
-              for k, v in _obj(res.get("suites"), "results.suites", "NAME: suite").items()]
+              for k, v in check_obj(res.get("suites"), "results.suites", "NAME: suite").items()]
     if not isinstance(records, list):
         raise ValueError("records: must be a list of per-item records (samples.jsonl), got "
                          f"{type(records).__name__}")

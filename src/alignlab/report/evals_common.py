@@ -3,7 +3,8 @@
 Both reports are drawn with one template (``templates/evals.html.j2``): the evals report fills its
 suite, comparison and transcript sections, the persona report only the persona sections. This
 module holds the checks that turn a malformed input file into a ``ValueError`` naming the field
-(``_finite``, ``_prob``, ``_pair``, ``_count``, ``_obj``, ``_rate``), how numbers, p-values and
+(``check_finite``, ``check_prob``, ``check_pair``, ``check_count``, ``check_obj``, ``check_rate``),
+how numbers, p-values and
 differences are written, and ``render_page`` / ``write_html``, which draw the template with its one
 inline script (the transcript filter, ``templates/evals_filter.js``, pinned by a CSP hash) and
 write the file.
@@ -26,7 +27,7 @@ _SCRIPT = (TEMPLATE_DIR / "evals_filter.js").read_text(encoding="utf-8")
 
 # --- input checks ------------------------------------------------------------------------------
 
-def _finite(x: Any, where: str) -> float | None:
+def check_finite(x: Any, where: str) -> float | None:
     """``x`` as a float; None when missing or NaN; ValueError naming ``where`` when not a number."""
     if x is None:
         return None
@@ -35,20 +36,20 @@ def _finite(x: Any, where: str) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def _prob(x: Any, where: str) -> float | None:
-    p = _finite(x, where)
+def check_prob(x: Any, where: str) -> float | None:
+    p = check_finite(x, where)
     if p is not None and not 0.0 <= p <= 1.0:
         raise ValueError(f"{where}: must be a proportion in [0, 1] or null, got {x!r}")
     return p
 
 
-def _pair(x: Any, where: str, unit: bool = True) -> tuple[float, float] | None:
+def check_pair(x: Any, where: str, unit: bool = True) -> tuple[float, float] | None:
     """A (lo, hi) interval, checked lo <= hi (and inside [0, 1] when ``unit``); None when absent."""
     if x is None:
         return None
     if not isinstance(x, (list, tuple)) or len(x) != 2:
         raise ValueError(f"{where}: must be [lo, hi] or null, got {x!r}")
-    lo, hi = _finite(x[0], where), _finite(x[1], where)
+    lo, hi = check_finite(x[0], where), check_finite(x[1], where)
     if lo is None or hi is None:
         return None
     if lo > hi or (unit and not 0.0 <= lo <= hi <= 1.0):
@@ -57,7 +58,7 @@ def _pair(x: Any, where: str, unit: bool = True) -> tuple[float, float] | None:
     return (lo, hi)
 
 
-def _count(x: Any, where: str) -> int:
+def check_count(x: Any, where: str) -> int:
     if x is None:
         return 0
     if isinstance(x, bool) or not isinstance(x, int) or x < 0:
@@ -65,7 +66,7 @@ def _count(x: Any, where: str) -> int:
     return x
 
 
-def _obj(x: Any, where: str, what: str) -> dict[str, Any]:
+def check_obj(x: Any, where: str, what: str) -> dict[str, Any]:
     if x is None:
         return {}
     if not isinstance(x, dict):
@@ -73,13 +74,13 @@ def _obj(x: Any, where: str, what: str) -> dict[str, Any]:
     return x
 
 
-def _rate(d: Any, where: str) -> dict[str, Any]:
+def check_rate(d: Any, where: str) -> dict[str, Any]:
     """A RATE dict checked and with every key present: rate, ci, k, n, n_unscorable, note."""
-    d = _obj(d, where, "rate, ci, k, n, n_unscorable")
+    d = check_obj(d, where, "rate, ci, k, n, n_unscorable")
     r: dict[str, Any] = {
-        "rate": _prob(d.get("rate"), f"{where}.rate"), "ci": _pair(d.get("ci"), f"{where}.ci"),
-        "k": _count(d.get("k"), f"{where}.k"), "n": _count(d.get("n"), f"{where}.n"),
-        "n_unscorable": _count(d.get("n_unscorable"), f"{where}.n_unscorable")}
+        "rate": check_prob(d.get("rate"), f"{where}.rate"), "ci": check_pair(d.get("ci"), f"{where}.ci"),
+        "k": check_count(d.get("k"), f"{where}.k"), "n": check_count(d.get("n"), f"{where}.n"),
+        "n_unscorable": check_count(d.get("n_unscorable"), f"{where}.n_unscorable")}
     if r["k"] > r["n"]:
         raise ValueError(f"{where}: k={r['k']} exceeds n={r['n']}; n counts decided items")
     r["note"] = f"{r['k']}/{r['n']}" + (f", {r['n_unscorable']} unscorable" if r["n_unscorable"] else "")
@@ -87,19 +88,19 @@ def _rate(d: Any, where: str) -> dict[str, Any]:
     return r
 
 
-def _fmt(x: Any, digits: int = 3) -> str:
+def fmt_num(x: Any, digits: int = 3) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
-def _fmt_p(p: float | None) -> str:
+def fmt_p(p: float | None) -> str:
     return "—" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
 
 
-def _fmt_pp(d: float | None) -> str:
+def fmt_pp(d: float | None) -> str:
     return "—" if d is None else f"{100 * d:+.1f} pp"
 
 
-def _fmt_ci_pp(ci: tuple[float, float] | None) -> str:
+def fmt_ci_pp(ci: tuple[float, float] | None) -> str:
     return "—" if ci is None else f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f} pp"
 
 

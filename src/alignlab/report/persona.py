@@ -17,18 +17,18 @@ from typing import Any
 
 from markupsafe import Markup
 
-from alignlab.report.charts import _TEXT, CHART_WIDTH, xy_chart_svg
+from alignlab.report.charts import CHART_WIDTH, TEXT_COLOR, xy_chart_svg
 from alignlab.report.evals_common import (
-    _count,
-    _finite,
-    _fmt,
-    _fmt_ci_pp,
-    _fmt_p,
-    _fmt_pp,
-    _obj,
-    _pair,
-    _prob,
-    _rate,
+    check_count,
+    check_finite,
+    check_obj,
+    check_pair,
+    check_prob,
+    check_rate,
+    fmt_ci_pp,
+    fmt_num,
+    fmt_p,
+    fmt_pp,
     render_page,
     write_html,
 )
@@ -59,18 +59,18 @@ def _colors(names: Sequence[str], fixed: dict[str, str] | None = None) -> dict[s
 def _persona(p: Any) -> dict[str, Any] | None:
     if p is None:
         return None
-    p = _obj(p, "persona", "persona.json")
-    axis = _obj(p.get("axis"), "persona.axis", "cos_pc1, explained_variance, ...")
-    ev = [_finite(v, "persona.axis.explained_variance") for v in axis.get("explained_variance") or []]
+    p = check_obj(p, "persona", "persona.json")
+    axis = check_obj(p.get("axis"), "persona.axis", "cos_pc1, explained_variance, ...")
+    ev = [check_finite(v, "persona.axis.explained_variance") for v in axis.get("explained_variance") or []]
     pts: list[dict[str, Any]] = []
     kinds: list[str] = []
     for i, q in enumerate(p.get("points") or []):
-        q = _obj(q, f"persona.points[{i}]", "name, kind, x, y, axis")
-        x, y = (_finite(q.get(k), f"persona.points[{i}].{k}") for k in ("x", "y"))
+        q = check_obj(q, f"persona.points[{i}]", "name, kind, x, y, axis")
+        x, y = (check_finite(q.get(k), f"persona.points[{i}].{k}") for k in ("x", "y"))
         if x is None or y is None:
             continue
         kinds.append(str(q.get("kind") or "?"))
-        a = _finite(q.get("axis"), f"persona.points[{i}].axis")
+        a = check_finite(q.get("axis"), f"persona.points[{i}].axis")
         pts.append({"x": x, "y": y, "label": str(q.get("name") or ""), "attrs": {"kind": kinds[-1]},
                     "tip": f"{q.get('name')} ({kinds[-1]}): PC1 {x:.3g}, PC2 {y:.3g}"
                            + ("" if a is None else f", axis {a:.3g}")})
@@ -85,37 +85,37 @@ def _persona(p: Any) -> dict[str, Any] | None:
     traits = []
     for i, t in enumerate(p.get("traits") or []):
         w = f"persona.traits[{i}]"
-        t = _obj(t, w, "name, auroc, auroc_ci, gap_sd, n_test, steer")
-        st = _obj(t.get("steer"), f"{w}.steer", "coefficients, score, ci, slope, scorer")
-        xs = [_finite(v, f"{w}.steer.coefficients") for v in st.get("coefficients") or []]
-        ys = [_finite(v, f"{w}.steer.score") for v in st.get("score") or []]
-        cis = [_pair(c, f"{w}.steer.ci", False) for c in st.get("ci") or []]
+        t = check_obj(t, w, "name, auroc, auroc_ci, gap_sd, n_test, steer")
+        st = check_obj(t.get("steer"), f"{w}.steer", "coefficients, score, ci, slope, scorer")
+        xs = [check_finite(v, f"{w}.steer.coefficients") for v in st.get("coefficients") or []]
+        ys = [check_finite(v, f"{w}.steer.score") for v in st.get("score") or []]
+        cis = [check_pair(c, f"{w}.steer.ci", False) for c in st.get("ci") or []]
         if len(ys) != len(xs) or (cis and len(cis) != len(xs)):
             raise ValueError(f"{w}.steer: coefficients, score and ci must have equal lengths, got "
                              f"{len(xs)}, {len(ys)}, {len(cis)}")
         keep = [j for j in range(len(xs)) if xs[j] is not None and ys[j] is not None]
-        name, slope = str(t.get("name") or f"trait {i}"), _finite(st.get("slope"), f"{w}.steer.slope")
+        name, slope = str(t.get("name") or f"trait {i}"), check_finite(st.get("slope"), f"{w}.steer.slope")
         chart = xy_chart_svg(
-            f"{name}: slope {_fmt(slope)}", "steering coefficient",
+            f"{name}: slope {fmt_num(slope)}", "steering coefficient",
             f"score ({st.get('scorer') or '?'})",
             lines=[{"xs": [xs[j] for j in keep], "ys": [ys[j] for j in keep], "color": PALETTE[0],
                     "cls": "steer-line", "tip": name}],
             points=[{"x": xs[j], "y": ys[j], "color": PALETTE[0], "cls": "steer-point",
                      "tip": f"coefficient {xs[j]:g}: score {ys[j]:.3g}"} for j in keep],
-            errorbars=[{"x": xs[j], "lo": ci[0], "hi": ci[1], "color": _TEXT}
+            errorbars=[{"x": xs[j], "lo": ci[0], "hi": ci[1], "color": TEXT_COLOR}
                        for j in keep if cis and (ci := cis[j]) is not None],
             width=360, height=240, chart_id=f"chart-steer-{i}") if keep else None
-        auroc_ci = _pair(t.get("auroc_ci"), f"{w}.auroc_ci")
-        traits.append({"name": name, "auroc": _fmt(_prob(t.get("auroc"), f"{w}.auroc")),
-                       "auroc_dc": _fmt(_prob(t.get("auroc_default_context"),
+        auroc_ci = check_pair(t.get("auroc_ci"), f"{w}.auroc_ci")
+        traits.append({"name": name, "auroc": fmt_num(check_prob(t.get("auroc"), f"{w}.auroc")),
+                       "auroc_dc": fmt_num(check_prob(t.get("auroc_default_context"),
                                               f"{w}.auroc_default_context")),
                        "auroc_ci": "—" if auroc_ci is None else f"{auroc_ci[0]:.3f}–{auroc_ci[1]:.3f}",
-                       "gap": _fmt(_finite(t.get("gap_sd"), f"{w}.gap_sd"), 2),
-                       "n": _count(t.get("n_test"), f"{w}.n_test"), "slope": _fmt(slope),
+                       "gap": fmt_num(check_finite(t.get("gap_sd"), f"{w}.gap_sd"), 2),
+                       "n": check_count(t.get("n_test"), f"{w}.n_test"), "slope": fmt_num(slope),
                        "scorer": str(st.get("scorer") or "—"),
                        "chart": Markup(chart) if chart else None})
-    aci = _pair(axis.get("auroc_ci"), "persona.axis.auroc_ci")
-    ax = {k: _fmt(_finite(axis.get(k), f"persona.axis.{k}"))
+    aci = check_pair(axis.get("auroc_ci"), "persona.axis.auroc_ci")
+    ax = {k: fmt_num(check_finite(axis.get(k), f"persona.axis.{k}"))
           for k in ("cos_pc1", "auroc_roles_vs_default", "auroc_default_context")}
     return {"model": p.get("model"), "layer": p.get("layer"), "n_extraction": p.get("n_extraction"),
             "n_test": p.get("n_test"), "scatter": Markup(scatter) if scatter else None,
@@ -129,17 +129,17 @@ def _persona(p: Any) -> dict[str, Any] | None:
 def _drift(d: Any) -> dict[str, Any] | None:
     if d is None:
         return None
-    d = _obj(d, "drift", "drift.json")
+    d = check_obj(d, "drift", "drift.json")
     convs: list[dict[str, Any]] = []
     for i, c in enumerate((d.get("conversations") or [])[:MAX_CONVERSATIONS_SHOWN]):
-        c = _obj(c, f"drift.conversations[{i}]", "id, type, positions, turns")
-        pos = [_finite(v, f"drift.conversations[{i}].positions") for v in c.get("positions") or []]
+        c = check_obj(c, f"drift.conversations[{i}]", "id, type, positions, turns")
+        pos = [check_finite(v, f"drift.conversations[{i}].positions") for v in c.get("positions") or []]
         turns = [{"user": clip(t.get("user"))[0], "assistant": clip(t.get("assistant"))[0],
-                  "pos": _fmt(pos[j] if j < len(pos) else None, 3)}
+                  "pos": fmt_num(pos[j] if j < len(pos) else None, 3)}
                  for j, t in enumerate(c.get("turns") or []) if isinstance(t, dict)]
         convs.append({"id": str(c.get("id", i)), "type": str(c.get("type") or "?"), "pos": pos,
                       "turns": turns})
-    by_type = _obj(d.get("by_type"), "drift.by_type", "TYPE: {mean, lo, hi, drift, drift_ci, n}")
+    by_type = check_obj(d.get("by_type"), "drift.by_type", "TYPE: {mean, lo, hi, drift, drift_ci, n}")
     colors = _colors([c["type"] for c in convs] + list(by_type))
     lines = [{"xs": [j for j, v in enumerate(c["pos"]) if v is not None],
               "ys": [v for v in c["pos"] if v is not None], "color": colors[c["type"]], "width": 1,
@@ -148,30 +148,30 @@ def _drift(d: Any) -> dict[str, Any] | None:
     bands, types = [], []
     for t, v in by_type.items():
         w = f"drift.by_type[{t!r}]"
-        v = _obj(v, w, "mean, lo, hi, drift, drift_ci, n")
-        mean, lo, hi = ([_finite(x, f"{w}.{k}") for x in v.get(k) or []] for k in ("mean", "lo", "hi"))
+        v = check_obj(v, w, "mean, lo, hi, drift, drift_ci, n")
+        mean, lo, hi = ([check_finite(x, f"{w}.{k}") for x in v.get(k) or []] for k in ("mean", "lo", "hi"))
         if mean and all(x is not None for x in mean):
             lines.append({"xs": list(range(len(mean))), "ys": mean, "color": colors[t], "width": 3,
                           "cls": "mean-line", "tip": f"{t}: mean", "attrs": {"type": t}})
         if lo and len(lo) == len(hi) and all(x is not None for x in lo + hi):
             bands.append({"xs": list(range(len(lo))), "lo": lo, "hi": hi, "color": colors[t],
                           "attrs": {"type": t}})
-        types.append({"type": str(t), "color": colors[t], "n": _count(v.get("n"), f"{w}.n"),
-                      "drift": _fmt(_finite(v.get("drift"), f"{w}.drift")),
-                      "ci": "—" if (ci := _pair(v.get("drift_ci"), f"{w}.drift_ci", False)) is None
+        types.append({"type": str(t), "color": colors[t], "n": check_count(v.get("n"), f"{w}.n"),
+                      "drift": fmt_num(check_finite(v.get("drift"), f"{w}.drift")),
+                      "ci": "—" if (ci := check_pair(v.get("drift_ci"), f"{w}.drift_ci", False)) is None
                       else f"{ci[0]:.3f} to {ci[1]:.3f}"})
     chart = xy_chart_svg("Position on the persona axis, turn by turn", "turn", "position",
                          lines=lines, bands=bands, legend=list(colors.items()),
                          chart_id="chart-drift", height=380) if lines else None
-    attractors = [{"centre": _fmt(_finite(a.get("centre"), f"drift.attractors[{i}].centre")),
+    attractors = [{"centre": fmt_num(check_finite(a.get("centre"), f"drift.attractors[{i}].centre")),
                    "spread": "" if a.get("spread") is None else
-                   _fmt(_finite(a.get("spread"), f"drift.attractors[{i}].spread")),
+                   fmt_num(check_finite(a.get("spread"), f"drift.attractors[{i}].spread")),
                    "members": [str(m) for m in a.get("members") or []],
-                   "types": sorted(_obj(a.get("types"), f"drift.attractors[{i}].types",
+                   "types": sorted(check_obj(a.get("types"), f"drift.attractors[{i}].types",
                                         "TYPE: count").items())}
                   for i, a in enumerate(d.get("attractors") or []) if isinstance(a, dict)]
     n_all = len(d.get("conversations") or [])
-    rule = _obj(d.get("attractor_selection"), "drift.attractor_selection", "k, rule").get("rule")
+    rule = check_obj(d.get("attractor_selection"), "drift.attractor_selection", "k, rule").get("rule")
     return {"model": d.get("model"), "layer": d.get("layer"), "scale": str(d.get("scale") or ""),
             "rule": str(rule or ""),
             "chart": Markup(chart) if chart else None, "types": types, "attractors": attractors,
@@ -187,22 +187,22 @@ def _example_cell(v: Any, verdict: Any) -> dict[str, Any]:
 
 
 def _paired_row(name: str, v: Any, w: str) -> dict[str, Any]:
-    v = _obj(v, w, "diff, diff_ci, p_value")
-    return {"name": name, "diff": _fmt_pp(_finite(v.get("diff"), f"{w}.diff")),
-            "ci": _fmt_ci_pp(_pair(v.get("diff_ci"), f"{w}.diff_ci", False)),
-            "p": _fmt_p(_prob(v.get("p_value"), f"{w}.p_value")), "n": v.get("n", "—")}
+    v = check_obj(v, w, "diff, diff_ci, p_value")
+    return {"name": name, "diff": fmt_pp(check_finite(v.get("diff"), f"{w}.diff")),
+            "ci": fmt_ci_pp(check_pair(v.get("diff_ci"), f"{w}.diff_ci", False)),
+            "p": fmt_p(check_prob(v.get("p_value"), f"{w}.p_value")), "n": v.get("n", "—")}
 
 
 def _capping(c: Any) -> dict[str, Any] | None:
     if c is None:
         return None
-    c = _obj(c, "capping", "capping.json")
-    conds = _obj(c.get("conditions"), "capping.conditions", "none / axis_cap / random_cap")
+    c = check_obj(c, "capping", "capping.json")
+    conds = check_obj(c.get("conditions"), "capping.conditions", "none / axis_cap / random_cap")
     names = [k for k in CONDITIONS if k in conds] + [k for k in conds if k not in CONDITIONS]
     metrics = [m for m in ("harmful", "attempted", "refused")
                if m != "refused" or any(isinstance(conds[k], dict) and "refused" in conds[k]
                                         for k in names)]
-    rates = {k: {m: _rate(_obj(conds[k], f"capping.conditions[{k!r}]", "harmful, attempted").get(m),
+    rates = {k: {m: check_rate(check_obj(conds[k], f"capping.conditions[{k!r}]", "harmful, attempted").get(m),
                           f"capping.conditions[{k!r}].{m}") for m in metrics} for k in names}
     colors = {"harmful": "#b5473a", "attempted": "#c7881c", "refused": "#3f8f5a"}
     charts = [Markup(bar_chart_svg(
@@ -210,9 +210,9 @@ def _capping(c: Any) -> dict[str, Any] | None:
          for k in names], f"{m.capitalize()} rate by condition (95% CI)", width=CHART_WIDTH,
         color=colors[m], chart_id=f"chart-capping-{m}")) for m in metrics] if names else []
     paired = []
-    for k, v in _obj(c.get("paired"), "capping.paired", "NAME: {diff, diff_ci, p_value}").items():
+    for k, v in check_obj(c.get("paired"), "capping.paired", "NAME: {diff, diff_ci, p_value}").items():
         label, w = str(k).replace("_vs_", " vs "), f"capping.paired[{k!r}]"
-        paired.append(_paired_row(f"{label}: {_obj(v, w, 'diff').get('metric') or 'harmful'}", v, w))
+        paired.append(_paired_row(f"{label}: {check_obj(v, w, 'diff').get('metric') or 'harmful'}", v, w))
         if isinstance(v.get("attempted"), dict):
             paired.append(_paired_row(f"{label}: attempted", v["attempted"], f"{w}.attempted"))
     examples = [{"behavior": str(e.get("behavior") or ""), "prompt": clip(e.get("prompt"))[0],
@@ -223,7 +223,7 @@ def _capping(c: Any) -> dict[str, Any] | None:
     meta = [(k, c.get(k)) for k in ("model", "layer", "tau", "tau_random", "percentile", "n", "judge")
             if c.get(k) is not None]
     for k, v in (c.get("cap_active") or {}).items():
-        meta.append((f"{k} moved", format_pct(_prob(v, f"capping.cap_active[{k!r}]"))))
+        meta.append((f"{k} moved", format_pct(check_prob(v, f"capping.cap_active[{k!r}]"))))
     for k, v in (c.get("texts_identical_to_none") or {}).items():
         meta.append((f"{k} replies identical to none", f"{v} of {c.get('n', '?')}"))
     return {"meta": [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in meta],
@@ -253,7 +253,7 @@ def persona_sections(persona: Any = None, drift: Any = None, capping: Any = None
 def render_persona_report(persona: Any = None, drift: Any = None, capping: Any = None) -> str:
     """Render the persona report (``alignlab persona`` on its own) to an HTML string."""
     sections = persona_sections(persona, drift, capping)
-    given = [_obj(x, name, f"{name}.json") for x, name in
+    given = [check_obj(x, name, f"{name}.json") for x, name in
              ((persona, "persona"), (drift, "drift"), (capping, "capping")) if x is not None]
     model = next((str(g["model"]) for g in given if g.get("model")), "unknown model")
     layer = next((g["layer"] for g in given if g.get("layer") is not None), None)

@@ -17,9 +17,9 @@ BarRow = tuple[str, float | None, tuple[float, float] | None, str]
 """One bar: (label, rate in [0, 1] or None, 95% CI (lo, hi) or None, annotation such as "7/20")."""
 
 # Geometry of bar_chart_svg, in SVG user units (the chart scales to its container's width).
-_ROW_H = 26
+ROW_HEIGHT = 26
 _BAR_H = 14
-_TOP = 34
+CHART_TOP = 34
 _AXIS_H = 26
 _LABEL_W_MAX = 0.3
 _NOTE_W_MAX = 0.34
@@ -89,8 +89,8 @@ def bar_chart_svg(
     x0 = label_w + _GAP
     plot_w = width - x0 - note_w - _GAP
     n_rows = max(1, len(rows))
-    plot_h = n_rows * _ROW_H
-    height = _TOP + plot_h + _AXIS_H
+    plot_h = n_rows * ROW_HEIGHT
+    height = CHART_TOP + plot_h + _AXIS_H
     id_attr = f' id="{esc(chart_id)}"' if chart_id else ""
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart bar-chart"{id_attr} '
@@ -100,20 +100,20 @@ def bar_chart_svg(
         f"<title>{esc(title)}</title>",
         f'<text x="0" y="16" font-size="14" font-weight="600" fill="{_TEXT_COLOR}">{esc(title)}'
         "</text>",
-        f'<rect class="plot-area" x="{num(x0)}" y="{_TOP}" width="{num(plot_w)}" '
+        f'<rect class="plot-area" x="{num(x0)}" y="{CHART_TOP}" width="{num(plot_w)}" '
         f'height="{plot_h}" fill="#f7f9fc"/>',
     ]
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         x = x0 + tick * plot_w
-        out.append(f'<line x1="{num(x)}" y1="{_TOP}" x2="{num(x)}" y2="{_TOP + plot_h}" '
+        out.append(f'<line x1="{num(x)}" y1="{CHART_TOP}" x2="{num(x)}" y2="{CHART_TOP + plot_h}" '
                    f'stroke="{_GRID_COLOR}" stroke-width="1"/>')
     if not rows:
-        out.append(f'<text x="{num(x0 + plot_w / 2)}" y="{_TOP + _ROW_H / 2 + 4}" '
+        out.append(f'<text x="{num(x0 + plot_w / 2)}" y="{CHART_TOP + ROW_HEIGHT / 2 + 4}" '
                    f'text-anchor="middle" fill="{_MUTED_COLOR}" font-style="italic">no data</text>')
     max_label_chars = max(4, int((label_w - 4) / _CHAR_W))
     for i, (label, rate, ci, note) in enumerate(rows):
-        y = _TOP + i * _ROW_H
-        cy = y + _ROW_H / 2
+        y = CHART_TOP + i * ROW_HEIGHT
+        cy = y + ROW_HEIGHT / 2
         tip = f"{label}: {format_pct(rate)}"
         if ci is not None:
             tip += f" ({format_ci(ci)})"
@@ -149,7 +149,7 @@ def bar_chart_svg(
                    + (f'<tspan fill="{_MUTED_COLOR}" dx="6">{esc(note)}</tspan>' if note else "")
                    + "</text>")
         out.append("</g>")
-    axis_y = _TOP + plot_h
+    axis_y = CHART_TOP + plot_h
     out.append(f'<g class="axis"><line x1="{num(x0)}" y1="{axis_y}" x2="{num(x0 + plot_w)}" '
                f'y2="{axis_y}" stroke="{_AXIS_COLOR}" stroke-width="1"/>')
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
