@@ -12,12 +12,11 @@ inside the functions that need it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
 from alignlab.models.base import GenerationConfig, Message, validate_conversation
-from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks, n_layers
+from alignlab.models.whitebox import check_layers, hf_parts, n_layers, residuals
 
 Progress = Callable[[str, int, int], None]
 
@@ -40,7 +39,6 @@ def response_token_activations(model, conversations: Sequence[Sequence[Message]]
         layers: decoder blocks to read (layer L = output of block L = ``hidden_states[L + 1]``).
         batch_size: rows per forward pass (default: the model's batch size).
     """
-    import torch
 
     hf, lm, tok = hf_parts(model)
     layers = check_layers(lm, layers, "layers")
@@ -58,32 +56,8 @@ def response_token_activations(model, conversations: Sequence[Sequence[Message]]
         reply = tok(resp, add_special_tokens=False)["input_ids"] if resp else []
         seqs.append(prompt + reply)
         spans.append((len(prompt), len(prompt) + len(reply)) if reply else (len(prompt) - 1, len(prompt)))
-    out: dict[int, list] = {l: [None] * len(seqs) for l in layers}
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    body = base_model(lm)
-    device = next(lm.parameters()).device
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    bs = batch_size or hf.batch_size
-    with torch.inference_mode():
-        for s in range(0, len(order), bs):
-            idx = order[s:s + bs]
-            width = max(len(seqs[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, i in enumerate(idx):  # right padding: causal attention keeps pads out of real rows
-                ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
-                mask[r, :len(seqs[i])] = 1
-            position = torch.arange(width)[None].expand(len(idx), -1)
-            got: dict[int, Any] = {}
-            read = {f"resid.{l}": (lambda t, l=l, got=got: got.__setitem__(l, t)) for l in layers}
-            with hooks(lm, read=read, stop_after=layers[-1]):
-                body(input_ids=ids.to(device), attention_mask=mask.to(device),
-                     position_ids=position.to(device), use_cache=False)
-            for l in layers:
-                for r, i in enumerate(idx):
-                    a, b = spans[i]
-                    out[l][i] = got[l][r, a:b].float().cpu()
-    return out
+    return residuals(lm, seqs, layers, pad, batch_size or hf.batch_size, spans)
 
 
 def response_activations(model, conversations: Sequence[Sequence[Message]], responses: Sequence[str],

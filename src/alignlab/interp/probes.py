@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from alignlab.errors import AlignlabError
-from alignlab.models.whitebox import base_model, check_layers, hf_parts, hooks
+from alignlab.models.whitebox import check_layers, hf_parts, residuals
 
 if TYPE_CHECKING:
     from alignlab.heads import LinearHead
@@ -77,7 +77,6 @@ def load_labelled(path: str | Path, text_field: str = "text", label_field: str =
 def token_activations(model, texts: Sequence[str], layers: Sequence[int], batch_size: int = 8,
                       max_tokens: int = 512) -> dict[int, list]:
     """Per-text ``[tokens, d]`` block outputs (BOS row dropped) at each layer, float32."""
-    import torch
 
     from alignlab.interp.capture import bos_id
 
@@ -86,27 +85,7 @@ def token_activations(model, texts: Sequence[str], layers: Sequence[int], batch_
     bos = bos_id(tok)
     pad = tok.pad_token_id if tok.pad_token_id is not None else bos
     seqs = [[bos] + tok(t, add_special_tokens=False)["input_ids"][:max_tokens - 1] for t in texts]
-    out: dict[int, list] = {l: [None] * len(seqs) for l in layers}
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    body = base_model(lm)
-    device = next(lm.parameters()).device
-    with torch.inference_mode():
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            width = max(len(seqs[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, i in enumerate(idx):
-                ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
-                mask[r, :len(seqs[i])] = 1
-            got: dict[int, torch.Tensor] = {}
-            read = {f"resid.{l}": (lambda t, l=l, got=got: got.__setitem__(l, t)) for l in layers}
-            with hooks(lm, read=read, stop_after=layers[-1]):
-                body(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-            for l in layers:
-                for r, i in enumerate(idx):
-                    out[l][i] = got[l][r, 1:len(seqs[i])].float().cpu()
-    return out
+    return residuals(lm, seqs, layers, pad, batch_size, [(1, len(s)) for s in seqs])
 
 
 def pooled_activations(model, texts: Sequence[str], layers: Sequence[int], pool: str = "mean",

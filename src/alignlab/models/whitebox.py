@@ -107,3 +107,49 @@ def hooks(lm, *, read: dict[str, Callable] | None = None, edit: dict[int, Callab
     finally:
         for h in handles:
             h.remove()
+
+
+def residuals(lm, seqs: Sequence[Sequence[int]], layers: Sequence[int], pad: int, batch_size: int,
+              spans: Sequence[tuple[int, int]] | None = None) -> dict[int, list]:
+    """The output of each decoder block in ``layers`` for every token sequence, float32 on the CPU.
+
+    Sequences run shortest first in batches, right-padded (causal attention keeps the pads out of
+    the real rows) and the forward pass stops after the deepest layer asked for.
+
+    Args:
+        lm: the in-process causal LM.
+        seqs: token ids, one list per sequence.
+        layers: decoder blocks to read (checked by the caller).
+        pad: the pad token id.
+        batch_size: rows per forward pass.
+        spans: ``(start, end)`` token positions to keep per sequence (default: all of it).
+
+    Returns:
+        ``{layer: [tensor [positions, d] per sequence, in input order]}``.
+    """
+    import torch
+
+    out: dict[int, list] = {l: [None] * len(seqs) for l in layers}
+    body = base_model(lm)
+    device = next(lm.parameters()).device
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    with torch.inference_mode():
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            width = max(len(seqs[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
+                mask[r, :len(seqs[i])] = 1
+            position = torch.arange(width)[None].expand(len(idx), -1)
+            got: dict[int, torch.Tensor] = {}
+            read = {f"resid.{l}": (lambda t, l=l, got=got: got.__setitem__(l, t)) for l in layers}
+            with hooks(lm, read=read, stop_after=max(layers)):
+                body(input_ids=ids.to(device), attention_mask=mask.to(device),
+                     position_ids=position.to(device), use_cache=False)
+            for l in layers:
+                for r, i in enumerate(idx):
+                    a, b = spans[i] if spans is not None else (0, len(seqs[i]))
+                    out[l][i] = got[l][r, a:b].float().cpu()
+    return out
