@@ -79,6 +79,11 @@ def _behaviors(behaviors: str | Path | Sequence[Behavior] | None) -> list[Behavi
     return list(behaviors)
 
 
+def _judge(judge: Any) -> Any:
+    """A judge object, or one built by name or model spec."""
+    return make_judge(judge) if isinstance(judge, str) or judge is None else judge
+
+
 def _attacks(attacks: str | Sequence[Any]) -> list[Any]:
     from alignlab.redteam.attacks import get_attack, get_attacks
 
@@ -130,7 +135,7 @@ def run_redteam(
     bs = filter_behaviors(_behaviors(behaviors), list(categories) if categories else None, limit, cfg.seed)
     atk = _attacks(attacks)
     ws = open_workspace(workspace)
-    jdg = make_judge(judge) if isinstance(judge, str) or judge is None else judge
+    jdg = _judge(judge)
     cfg = dataclasses.replace(cfg, extra={"target_spec": _spec(target), "attacker_spec": _spec(attacker),
                                           "judge_spec": judge if isinstance(judge, str) else jdg.name,
                                           "behaviors_file": str(behaviors) if isinstance(behaviors, (str, Path))
@@ -271,7 +276,7 @@ def evaluate_guard(
     bs = filter_behaviors(bs, None, limit, cfg.seed)
     bl = [(b.id, b.category, b.behavior) for b in load_prompt_file(benign)] if benign else load_borderline("evaluation")
     ws = open_workspace(workspace)
-    jdg = make_judge(judge) if isinstance(judge, str) or judge is None else judge
+    jdg = _judge(judge)
     res = run_guard_eval(_model(target), g, jdg, bs, _attacks(attacks), ws, cfg, borderline=bl,
                          attacker=_model(attacker), out_dir=out, on_progress=progress)
     if report:

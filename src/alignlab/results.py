@@ -72,6 +72,8 @@ class Result(Mapping[str, Any]):
         self.data = data
         self.rows = list(rows or [])
         self.out_dir = Path(out_dir) if out_dir else None
+        self._written: tuple[Path, str, int] | None = None
+        """(folder, results.json text, rows) of the last write_data: save skips rewriting the same."""
 
     # -- the mapping view of results.json
     def __getitem__(self, key: str) -> Any:
@@ -103,9 +105,11 @@ class Result(Mapping[str, Any]):
     def write_data(self, out: Path) -> None:
         """results.json and the per-item rows (no HTML)."""
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(self.data, indent=2))
+        text = json.dumps(self.data, indent=2)
+        (out / "results.json").write_text(text)
         if self.records_file:
             write_jsonl(out / self.records_file, self.rows)
+        self._written = (out, text, len(self.rows))
 
     def save(self, out: str | Path | None = None, *, report: bool = True) -> Path:
         """Write results.json, the per-item rows and (``report=True``) report.html into ``out``.
@@ -121,7 +125,8 @@ class Result(Mapping[str, Any]):
         if where is None:
             raise AlignlabError(f"{type(self).__name__}.save: pass the folder to write to")
         writer = report_writer(self) if report else None
-        self.write_data(where)
+        if self._written != (where, json.dumps(self.data, indent=2), len(self.rows)):
+            self.write_data(where)  # a new folder, or results changed since the stage wrote them
         if writer is not None:
             writer(self, where / "report.html")
         self.out_dir = where
